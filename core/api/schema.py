@@ -1,0 +1,41 @@
+"""OpenAPI helpers: the error envelope and the responses each endpoint documents."""
+
+from __future__ import annotations
+
+from drf_spectacular.utils import OpenApiResponse, inline_serializer
+from rest_framework import serializers
+
+ErrorSerializer = inline_serializer(
+    name="Error",
+    fields={
+        "error": inline_serializer(
+            name="ErrorBody",
+            fields={
+                "code": serializers.CharField(
+                    help_text="Stable machine-readable code, e.g. LICENCE_EXPIRED."
+                ),
+                "message": serializers.CharField(help_text="Human-readable, translated message."),
+                "field": serializers.CharField(allow_null=True, help_text="The input field at fault."),
+            },
+        )
+    },
+)
+
+_DESCRIPTIONS = {
+    400: "Malformed input; `field` names what is wrong.",
+    401: "Not authenticated.",
+    403: "Not permitted for this user or organisation.",
+    404: "Not found or not visible to this user.",
+    409: "Conflicts with the current state (duplicate, replay, concurrent change).",
+    413: "Request too large.",
+    422: "A business rule refused the request; `code` says which.",
+    429: "Too many requests.",
+}
+
+
+def error_responses(*statuses: int) -> dict[int, OpenApiResponse]:
+    """The documented error responses of an endpoint (401 and 429 are always included)."""
+    wanted = sorted({401, 429, *statuses})
+    return {
+        code: OpenApiResponse(response=ErrorSerializer, description=_DESCRIPTIONS[code]) for code in wanted
+    }

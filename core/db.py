@@ -1,0 +1,181 @@
+"""Append-only tables: refused by the ORM and by database triggers on PostgreSQL and SQLite."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from typing import Any
+
+from django.db import NotSupportedError, models
+from django.db.backends.signals import connection_created
+from django.db.migrations.operations.base import Operation
+from django.dispatch import receiver
+from django.utils.translation import gettext_lazy as _
+
+from core.errors import AppendOnlyViolation
+
+_test_purge: ContextVar[bool] = ContextVar("voltrace_test_purge", default=False)
+
+
+def _sqlite_test_purge() -> int:
+    return int(_test_purge.get())
+
+
+@receiver(connection_created)
+def _register_sqlite_functions(sender: Any, connection: Any, **kwargs: Any) -> None:
+    # The SQLite triggers call this function; it is false except while a test database is reset.
+    if connection.vendor == "sqlite":
+        connection.connection.create_function(
+            "voltrace_test_purge", 0, _sqlite_test_purge, deterministic=False
+        )
+
+
+@contextmanager
+def test_purge(connection: Any) -> Iterator[None]:
+    """Let the test runner empty append-only tables between tests (only in a test_* database)."""
+    token = _test_purge.set(True)
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SET voltrace.test_purge = 'on'")
+    try:
+        yield
+    finally:
+        _test_purge.reset(token)
+        if connection.vendor == "postgresql" and connection.connection is not None:
+            with connection.cursor() as cursor:
+                cursor.execute("RESET voltrace.test_purge")
+
+
+class AppendOnlyQuerySet(models.QuerySet):
+    """Refuses bulk updates and deletes; rows are only ever added."""
+
+    def update(self, **kwargs: Any) -> int:
+        raise AppendOnlyViolation(_("%(model)s rows are append-only.") % {"model": self.model.__name__})
+
+    def delete(self) -> tuple[int, dict[str, int]]:
+        raise AppendOnlyViolation(_("%(model)s rows are append-only.") % {"model": self.model.__name__})
+
+
+class AppendOnlyModel(models.Model):
+    """A row that is written once and never updated or deleted."""
+
+    objects = AppendOnlyQuerySet.as_manager()
+
+    class Meta:
+        abstract = True
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        if not self._state.adding:
+            raise AppendOnlyViolation(_("%(model)s rows are append-only.") % {"model": type(self).__name__})
+        super().save(*args, **kwargs)
+
+    def delete(self, *args: Any, **kwargs: Any) -> tuple[int, dict[str, int]]:
+        raise AppendOnlyViolation(_("%(model)s rows are append-only.") % {"model": type(self).__name__})
+
+
+class AppendOnlyTrigger(Operation):
+    """Migration operation: install triggers that refuse UPDATE and DELETE on a table.
+
+    `allow_update_of` names columns that may still change (for example a crypto-shredded payload),
+    every other column is immutable. Works on PostgreSQL and SQLite.
+    """
+
+    reduces_to_sql = True
+    reversible = True
+
+    def __init__(
+        self, table: str, *, allow_delete: bool = False, allow_update_of: tuple[str, ...] = ()
+    ) -> None:
+        self.table = table
+        self.allow_delete = allow_delete
+        self.allow_update_of = tuple(allow_update_of)
+
+    def state_forwards(self, app_label: str, state: Any) -> None:
+        pass
+
+    def deconstruct(self) -> tuple[str, list[Any], dict[str, Any]]:
+        kwargs: dict[str, Any] = {}
+        if self.allow_delete:
+            kwargs["allow_delete"] = True
+        if self.allow_update_of:
+            kwargs["allow_update_of"] = self.allow_update_of
+        return ("core.db.AppendOnlyTrigger", [self.table], kwargs)
+
+    def describe(self) -> str:
+        return f"Make {self.table} append-only"
+
+    def _columns(self, schema_editor: Any) -> list[str]:
+        with schema_editor.connection.cursor() as cursor:
+            description = schema_editor.connection.introspection.get_table_description(cursor, self.table)
+        return [column.name for column in description]
+
+    def database_forwards(self, app_label: str, schema_editor: Any, from_state: Any, to_state: Any) -> None:
+        for statement in self.forward_sql(schema_editor):
+            schema_editor.execute(statement)
+
+    def database_backwards(self, app_label: str, schema_editor: Any, from_state: Any, to_state: Any) -> None:
+        for statement in self.backward_sql(schema_editor):
+            schema_editor.execute(statement)
+
+    def forward_sql(self, schema_editor: Any) -> list[str]:
+        name = f"{self.table}_append_only"
+        message = f"{self.table} is append-only"
+        vendor = schema_editor.connection.vendor
+        if vendor == "postgresql":
+            # Compare whole rows as JSON so columns added later are protected without a new trigger.
+            allowed = ", ".join(f"'{c}'" for c in self.allow_update_of)
+            strip = f" - ARRAY[{allowed}]::text[]" if allowed else ""
+            on_delete = (
+                "RETURN OLD;" if self.allow_delete else f"RAISE EXCEPTION '{message}: DELETE refused';"
+            )
+            statements = [
+                rf"""CREATE OR REPLACE FUNCTION {name}_guard() RETURNS trigger AS $$
+                BEGIN
+                  -- Only a test database being reset between tests may purge (see core.db.test_purge).
+                  IF current_database() LIKE 'test\\_%'
+                     AND current_setting('voltrace.test_purge', true) = 'on' THEN
+                    RETURN CASE WHEN TG_OP = 'DELETE' THEN OLD ELSE NEW END;
+                  END IF;
+                  IF TG_OP = 'TRUNCATE' THEN
+                    RAISE EXCEPTION '{message}: TRUNCATE refused';
+                  END IF;
+                  IF TG_OP = 'DELETE' THEN
+                    {on_delete}
+                  END IF;
+                  IF (to_jsonb(NEW){strip}) IS DISTINCT FROM (to_jsonb(OLD){strip}) THEN
+                    RAISE EXCEPTION '{message}: UPDATE refused';
+                  END IF;
+                  RETURN NEW;
+                END $$ LANGUAGE plpgsql""",
+                f'CREATE TRIGGER {name} BEFORE UPDATE OR DELETE ON "{self.table}" '
+                f"FOR EACH ROW EXECUTE FUNCTION {name}_guard()",
+                f'CREATE TRIGGER {name}_truncate BEFORE TRUNCATE ON "{self.table}" '
+                f"FOR EACH STATEMENT EXECUTE FUNCTION {name}_guard()",
+            ]
+        if vendor == "sqlite":
+            immutable = [c for c in self._columns(schema_editor) if c not in self.allow_update_of]
+            changed = " OR ".join(f'NEW."{c}" IS NOT OLD."{c}"' for c in immutable) or "0"
+            statements = [
+                f'CREATE TRIGGER {name}_update BEFORE UPDATE ON "{self.table}" '
+                f"WHEN ({changed}) AND NOT voltrace_test_purge() "
+                f"BEGIN SELECT RAISE(ABORT, '{message}: UPDATE refused'); END"
+            ]
+            if not self.allow_delete:
+                statements.append(
+                    f'CREATE TRIGGER {name}_delete BEFORE DELETE ON "{self.table}" '
+                    f"WHEN NOT voltrace_test_purge() "
+                    f"BEGIN SELECT RAISE(ABORT, '{message}: DELETE refused'); END"
+                )
+            return statements
+        raise NotSupportedError(f"Append-only triggers are not written for {vendor}.")
+
+    def backward_sql(self, schema_editor: Any) -> list[str]:
+        name = f"{self.table}_append_only"
+        if schema_editor.connection.vendor == "postgresql":
+            return [
+                f'DROP TRIGGER IF EXISTS {name}_truncate ON "{self.table}"',
+                f'DROP TRIGGER IF EXISTS {name} ON "{self.table}"',
+                f"DROP FUNCTION IF EXISTS {name}_guard()",
+            ]
+        return [f"DROP TRIGGER IF EXISTS {name}_update", f"DROP TRIGGER IF EXISTS {name}_delete"]

@@ -1,0 +1,32 @@
+from __future__ import annotations
+
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import render
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET
+
+from core import health
+from core.navigation import panels_for
+
+
+@login_required
+def dashboard(request: HttpRequest) -> HttpResponse:
+    """The home page: panels chosen by the organisation's kind."""
+    organisation = request.user.organisation  # type: ignore[union-attr]
+    kind = organisation.kind if organisation else None
+    panels = [(panel.template, panel.context(request.user)) for panel in panels_for(request.user, kind)]
+    return render(request, "core/dashboard.html", {"organisation": organisation, "panels": panels})
+
+
+@require_GET
+@never_cache
+def healthz(request: HttpRequest) -> JsonResponse:
+    """Database, broker and worker reachability: 200 when all are up, 503 otherwise."""
+    checks = {"database": health.database_ok(), "broker": health.broker_ok(), "worker": health.worker_ok()}
+    healthy = all(ok for ok, _detail in checks.values())
+    body = {
+        "status": "ok" if healthy else "unavailable",
+        "checks": {name: {"ok": ok, "detail": detail} for name, (ok, detail) in checks.items()},
+    }
+    return JsonResponse(body, status=200 if healthy else 503)

@@ -1,0 +1,164 @@
+"""Personas, API clients and the rules for tests that need real services.
+
+Set REQUIRE_SERVICES=1 (CI does) and a test that needs PostgreSQL, Redis or Chromium fails when it
+cannot have it, instead of skipping.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from contextlib import ExitStack
+from typing import Any
+
+import pytest
+from django.db import connection, connections
+from django.test import TransactionTestCase
+from rest_framework.test import APIClient
+
+from accounts.models import Membership, Organisation, User
+from core.db import test_purge
+from tests.factories import OrganisationFactory, member_of
+
+REQUIRE_SERVICES = os.environ.get("REQUIRE_SERVICES") == "1"
+PASSWORD = "correct horse battery staple"
+
+
+def need_service(available: bool, reason: str) -> None:
+    """Skip when a service is missing locally; fail under REQUIRE_SERVICES=1."""
+    if available:
+        return
+    if REQUIRE_SERVICES:
+        pytest.fail(f"Required service unavailable: {reason}")
+    pytest.skip(reason)
+
+
+# Append-only tables refuse DELETE and TRUNCATE; only the reset between transactional tests may purge.
+_original_teardown = TransactionTestCase._fixture_teardown
+
+
+def _teardown_with_purge(self: TransactionTestCase) -> None:
+    with ExitStack() as stack:
+        for alias in self._databases_names(include_mirrors=False):
+            stack.enter_context(test_purge(connections[alias]))
+        _original_teardown(self)
+
+
+TransactionTestCase._fixture_teardown = _teardown_with_purge  # type: ignore[method-assign]
+
+
+@pytest.fixture
+def postgres(db: None) -> None:
+    """The test needs PostgreSQL (row locks, concurrent connections)."""
+    need_service(connection.vendor == "postgresql", "this test needs PostgreSQL (set DATABASE_URL)")
+
+
+@pytest.fixture
+def chromium_path() -> str:
+    path = os.environ.get("CHROMIUM_PATH") or shutil.which("chromium") or "/usr/bin/chromium"
+    need_service(os.path.exists(path), "Chromium is not installed (apt-get install chromium)")
+    return path
+
+
+# Personas
+@pytest.fixture
+def oem_org(db: None) -> Organisation:
+    return OrganisationFactory(name="CATL Demo OEM", kind=Organisation.Kind.OEM, country="CN")
+
+
+@pytest.fixture
+def recycler_org(db: None) -> Organisation:
+    return OrganisationFactory(name="Licensed Recycler", kind=Organisation.Kind.RECYCLER, country="CN")
+
+
+@pytest.fixture
+def other_recycler_org(db: None) -> Organisation:
+    return OrganisationFactory(name="Other Recycler", kind=Organisation.Kind.RECYCLER, country="CN")
+
+
+@pytest.fixture
+def buyer_org(db: None) -> Organisation:
+    return OrganisationFactory(name="Buyer GmbH", kind=Organisation.Kind.BUYER, country="DE")
+
+
+@pytest.fixture
+def regulator_org(db: None) -> Organisation:
+    return OrganisationFactory(name="Provincial MIIT", kind=Organisation.Kind.REGULATOR, country="CN")
+
+
+@pytest.fixture
+def auditor_org(db: None) -> Organisation:
+    return OrganisationFactory(name="Audit Co", kind=Organisation.Kind.AUDITOR, country="CN")
+
+
+@pytest.fixture
+def test_lab_org(db: None) -> Organisation:
+    return OrganisationFactory(name="Evaluation Institute", kind=Organisation.Kind.TEST_LAB, country="CN")
+
+
+@pytest.fixture
+def oem_admin(oem_org: Organisation) -> User:
+    return member_of(oem_org, Membership.Role.ADMIN, username="oem-admin")
+
+
+@pytest.fixture
+def recycler_admin(recycler_org: Organisation) -> User:
+    return member_of(recycler_org, Membership.Role.ADMIN, username="recycler-admin")
+
+
+@pytest.fixture
+def recycler_operator(recycler_org: Organisation) -> User:
+    return member_of(recycler_org, Membership.Role.OPERATOR, username="recycler-operator")
+
+
+@pytest.fixture
+def recycler_viewer(recycler_org: Organisation) -> User:
+    return member_of(recycler_org, Membership.Role.VIEWER, username="recycler-viewer")
+
+
+@pytest.fixture
+def other_recycler_admin(other_recycler_org: Organisation) -> User:
+    return member_of(other_recycler_org, Membership.Role.ADMIN, username="other-recycler-admin")
+
+
+@pytest.fixture
+def buyer_user(buyer_org: Organisation) -> User:
+    return member_of(buyer_org, Membership.Role.ADMIN, username="buyer")
+
+
+@pytest.fixture
+def regulator(regulator_org: Organisation) -> User:
+    return member_of(regulator_org, Membership.Role.ADMIN, username="regulator")
+
+
+@pytest.fixture
+def auditor(auditor_org: Organisation) -> User:
+    return member_of(auditor_org, Membership.Role.VIEWER, username="auditor")
+
+
+@pytest.fixture
+def lab_admin(test_lab_org: Organisation) -> User:
+    return member_of(test_lab_org, Membership.Role.ADMIN, username="lab-admin")
+
+
+@pytest.fixture
+def api_client() -> APIClient:
+    return APIClient()
+
+
+@pytest.fixture
+def api_as(api_client: APIClient) -> Any:
+    """`api_as(user)` returns an API client authenticated as `user`."""
+
+    def login(user: User) -> APIClient:
+        api_client.force_authenticate(user=user)
+        return api_client
+
+    return login
+
+
+@pytest.fixture(autouse=True)
+def _isolated_media(settings: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    settings.MEDIA_ROOT = tmp_path_factory.mktemp("media")
+    yield
