@@ -118,3 +118,36 @@ class Membership(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user} @ {self.organisation} ({self.role})"
+
+
+class Notification(models.Model):
+    """An in-app message to one user (licence warnings, clone alerts, integrity alarms).
+
+    `dedup_key` makes sending idempotent: the same key is never delivered twice to one user.
+    """
+
+    class Level(models.TextChoices):
+        INFO = "info", _("Information")
+        WARNING = "warning", _("Warning")
+        ALERT = "alert", _("Alert")
+
+    recipient = models.ForeignKey(User, on_delete=models.CASCADE, related_name="notifications")
+    level = models.CharField(_("level"), max_length=10, choices=Level.choices, default=Level.INFO)
+    subject = models.CharField(_("subject"), max_length=200)
+    body = models.TextField(_("body"), blank=True)
+    link = models.CharField(_("link"), max_length=500, blank=True)
+    dedup_key = models.CharField(_("deduplication key"), max_length=200)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    read_at = models.DateTimeField(_("read at"), null=True, blank=True)
+    emailed_at = models.DateTimeField(_("emailed at"), null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name = _("notification")
+        verbose_name_plural = _("notifications")
+        constraints = [
+            models.UniqueConstraint(fields=["recipient", "dedup_key"], name="notification_once_per_recipient")
+        ]
+
+    def __str__(self) -> str:
+        return self.subject

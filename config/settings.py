@@ -95,6 +95,7 @@ INSTALLED_APPS = [
     "licensing",
     "passport",
     "custody",
+    "demo",
 ]
 
 MIDDLEWARE = [

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import Iterator
 from contextlib import ExitStack
 from typing import Any
 
@@ -159,6 +158,5 @@ def api_as(api_client: APIClient) -> Any:
 
 
 @pytest.fixture(autouse=True)
-def _isolated_media(settings: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+def _isolated_media(settings: Any, tmp_path_factory: pytest.TempPathFactory) -> None:
     settings.MEDIA_ROOT = tmp_path_factory.mktemp("media")
-    yield
