@@ -32,4 +32,4 @@ class VisibleToQuerySet(models.QuerySet):
 
     def scope_for(self, organisation: Organisation) -> models.Q:
         """What a non-authority organisation may see of this model."""
-        return models.Q(**{self.model.organisation_path: organisation})
+        return models.Q(**{self.model.organisation_path: organisation.pk})

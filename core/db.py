@@ -32,7 +32,7 @@ def _register_sqlite_functions(sender: Any, connection: Any, **kwargs: Any) -> N
 
 
 @contextmanager
-def test_purge(connection: Any) -> Iterator[None]:
+def purge_for_tests(connection: Any) -> Iterator[None]:
     """Let the test runner empty append-only tables between tests (only in a test_* database)."""
     token = _test_purge.set(True)
     if connection.vendor == "postgresql":
@@ -129,11 +129,11 @@ class AppendOnlyTrigger(Operation):
             on_delete = (
                 "RETURN OLD;" if self.allow_delete else f"RAISE EXCEPTION '{message}: DELETE refused';"
             )
-            statements = [
+            return [
                 rf"""CREATE OR REPLACE FUNCTION {name}_guard() RETURNS trigger AS $$
                 BEGIN
-                  -- Only a test database being reset between tests may purge (see core.db.test_purge).
-                  IF current_database() LIKE 'test\\_%'
+                  -- Only a test database being reset between tests may purge (see core.db.purge_for_tests).
+                  IF current_database() LIKE 'test\_%'
                      AND current_setting('voltrace.test_purge', true) = 'on' THEN
                     RETURN CASE WHEN TG_OP = 'DELETE' THEN OLD ELSE NEW END;
                   END IF;

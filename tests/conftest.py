@@ -17,7 +17,7 @@ from django.test import TransactionTestCase
 from rest_framework.test import APIClient
 
 from accounts.models import Membership, Organisation, User
-from core.db import test_purge
+from core.db import purge_for_tests
 from tests.factories import OrganisationFactory, member_of
 
 REQUIRE_SERVICES = os.environ.get("REQUIRE_SERVICES") == "1"
@@ -40,7 +40,7 @@ _original_teardown = TransactionTestCase._fixture_teardown
 def _teardown_with_purge(self: TransactionTestCase) -> None:
     with ExitStack() as stack:
         for alias in self._databases_names(include_mirrors=False):
-            stack.enter_context(test_purge(connections[alias]))
+            stack.enter_context(purge_for_tests(connections[alias]))
         _original_teardown(self)
 
 
