@@ -112,11 +112,11 @@ class AppendOnlyTrigger(Operation):
 
     def database_forwards(self, app_label: str, schema_editor: Any, from_state: Any, to_state: Any) -> None:
         for statement in self.forward_sql(schema_editor):
-            schema_editor.execute(statement)
+            schema_editor.execute(statement, params=None)
 
     def database_backwards(self, app_label: str, schema_editor: Any, from_state: Any, to_state: Any) -> None:
         for statement in self.backward_sql(schema_editor):
-            schema_editor.execute(statement)
+            schema_editor.execute(statement, params=None)
 
     def forward_sql(self, schema_editor: Any) -> list[str]:
         name = f"{self.table}_append_only"
