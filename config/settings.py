@@ -14,6 +14,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import environ
+from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
 
@@ -299,6 +300,12 @@ CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
     "core-heartbeat": {"task": "core.record_worker_heartbeat", "schedule": timedelta(seconds=30)},
+}
+# Licensing: daily expiry job, just after midnight in China (16:05 UTC = 00:05 Asia/Shanghai).
+# The job is idempotent and records each expiry at the licence's exact local end of day, whenever it runs.
+CELERY_BEAT_SCHEDULE["licensing-expiry"] = {
+    "task": "licensing.run_expiry_job",
+    "schedule": crontab(hour=16, minute=5),
 }
 
 # Health: how recent a worker heartbeat must be for /healthz to call the worker reachable.

@@ -8,6 +8,7 @@ from core import views as core_views
 
 api_v1 = [
     path("", include("accounts.api.urls")),
+    path("", include("licensing.api.urls")),
 ]
 
 urlpatterns = [
@@ -20,6 +21,7 @@ urlpatterns = [
     path("api/redoc/", SpectacularRedocView.as_view(url_name="api-schema"), name="api-redoc"),
     path("admin/", admin.site.urls),
     path("accounts/", include("accounts.urls")),
+    path("facilities/", include("licensing.urls")),
     path("", include("core.urls")),
 ]
 

@@ -53,3 +53,60 @@ class MembershipFactory(factory.django.DjangoModelFactory):
 def member_of(organisation: Organisation, role: str = Membership.Role.ADMIN, **user_fields: object) -> User:
     """A user who works for `organisation` with `role`."""
     return MembershipFactory(organisation=organisation, role=role, user=UserFactory(**user_fields)).user
+
+
+# Licensing
+from datetime import date  # noqa: E402
+
+from licensing import local_time  # noqa: E402
+
+
+class FacilityFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "licensing.Facility"
+
+    organisation = factory.SubFactory(OrganisationFactory)
+    name = factory.Sequence(lambda n: f"Facility {n}")
+    address = "1 Industrial Road"
+    province = "CN-JX"
+    country = "CN"
+    timezone = "Asia/Shanghai"
+
+
+class LicenceFactory(factory.django.DjangoModelFactory):
+    """A licence and its `issued` event, as `issue_licence` writes them; valid 2024-01-01 to 2026-06-30."""
+
+    class Meta:
+        model = "licensing.Licence"
+        skip_postgeneration_save = True
+
+    facility = factory.SubFactory(FacilityFactory)
+    kind = "hazardous_waste"
+    issuing_authority = "Jiangxi Provincial Department of Ecology and Environment"
+    number = factory.Sequence(lambda n: f"JXHW-{n:05d}")
+    activities = factory.LazyFunction(
+        lambda: ["intake", "storage", "dismantling", "second_life", "material_recovery"]
+    )
+    valid_from = date(2024, 1, 1)
+    valid_until = date(2026, 6, 30)
+    starts_at = factory.LazyAttribute(
+        lambda licence: local_time.start_of_day(licence.valid_from, licence.facility.timezone)
+    )
+    ends_at = factory.LazyAttribute(
+        lambda licence: (
+            local_time.end_of_day(licence.valid_until, licence.facility.timezone)
+            if licence.valid_until
+            else None
+        )
+    )
+
+    @factory.post_generation
+    def issued_event(self, create: bool, extracted: object, **kwargs: object) -> None:
+        if create:
+            self.events.create(
+                kind="issued",
+                effective_at=self.starts_at,
+                new_valid_until=self.valid_until,
+                new_ends_at=self.ends_at,
+                new_activities=self.activities,
+            )
