@@ -9,6 +9,7 @@ from core import views as core_views
 api_v1 = [
     path("", include("accounts.api.urls")),
     path("", include("licensing.api.urls")),
+    path("", include("passport.api.urls")),
 ]
 
 urlpatterns = [
@@ -22,6 +23,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("accounts/", include("accounts.urls")),
     path("facilities/", include("licensing.urls")),
+    path("", include("passport.urls")),
     path("", include("core.urls")),
 ]
 

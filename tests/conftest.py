@@ -160,3 +160,10 @@ def api_as(api_client: APIClient) -> Any:
 @pytest.fixture(autouse=True)
 def _isolated_media(settings: Any, tmp_path_factory: pytest.TempPathFactory) -> None:
     settings.MEDIA_ROOT = tmp_path_factory.mktemp("media")
+
+
+# Transparency log
+@pytest.fixture
+def auditor_admin(auditor_org: Organisation) -> User:
+    """An administrator of the auditor organisation: may register witness keys and cosign."""
+    return member_of(auditor_org, Membership.Role.ADMIN, username="auditor-admin")

@@ -110,3 +110,108 @@ class LicenceFactory(factory.django.DjangoModelFactory):
                 new_ends_at=self.ends_at,
                 new_activities=self.activities,
             )
+
+
+# Passport
+from decimal import Decimal  # noqa: E402
+
+
+def gbt_code(
+    manufacturer: str = "HNC",
+    *,
+    product_type: str = "P",
+    battery_type: str = "B",
+    spec: str = "AB",
+    traceability: str = "1234567",
+    date_letters: str = "T2M",
+    serial: int = 1,
+) -> str:
+    """A valid GB/T 34014 code (T2M = 21 February 2026)."""
+    return f"{manufacturer}{product_type}{battery_type}{spec}{traceability}{date_letters}{serial:07d}"
+
+
+class ManufacturerCodeFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "passport.ManufacturerCode"
+        django_get_or_create = ("code",)
+
+    code = factory.Sequence(lambda n: f"M{n % 100:02d}")
+    oem = factory.SubFactory(OrganisationFactory, oem=True)
+
+
+class BatteryModelFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "passport.BatteryModel"
+        django_get_or_create = ("oem", "name")
+
+    oem = factory.SubFactory(OrganisationFactory, oem=True)
+    name = factory.Sequence(lambda n: f"LFP-280-PACK-{n}")
+    chemistry = "lfp"
+    product_type = "P"
+    rated_capacity_ah = Decimal("280.000")
+    nominal_voltage_v = Decimal("320.000")
+    rated_energy_kwh = Decimal("89.600")
+    mass_kg = Decimal("520.000")
+    cell_count = 100
+    configuration = "100S1P"
+    expected_cycle_life = 4000
+    expected_lifetime_years = 10
+    cell_voltage_min_v = Decimal("2.500")
+    cell_voltage_max_v = Decimal("3.650")
+
+    class Params:
+        module = factory.Trait(
+            name=factory.Sequence(lambda n: f"LFP-MOD-16-{n}"),
+            product_type="M",
+            rated_energy_kwh=Decimal("14.336"),
+            nominal_voltage_v=Decimal("51.200"),
+            mass_kg=Decimal("80.000"),
+            cell_count=16,
+            configuration="16S1P",
+        )
+        cell = factory.Trait(
+            name=factory.Sequence(lambda n: f"LFP-CELL-280-{n}"),
+            product_type="C",
+            rated_energy_kwh=Decimal("0.896"),
+            nominal_voltage_v=Decimal("3.200"),
+            mass_kg=Decimal("5.400"),
+            cell_count=1,
+            configuration="1S1P",
+        )
+
+
+class BatteryFactory(factory.django.DjangoModelFactory):
+    """A battery its OEM registered itself (origin verified), held by the OEM."""
+
+    class Meta:
+        model = "passport.Battery"
+
+    class Params:
+        manufacturer = factory.SubFactory(ManufacturerCodeFactory)
+        number = factory.Sequence(lambda n: n + 1)
+
+    oem = factory.LazyAttribute(lambda battery: battery.manufacturer.oem)
+    code = factory.LazyAttribute(
+        lambda battery: gbt_code(
+            battery.manufacturer.code, product_type=battery.product_type, serial=battery.number
+        )
+    )
+    scheme = "gbt34014"
+    manufacturer_code = factory.LazyAttribute(lambda battery: battery.manufacturer.code)
+    product_type = "P"
+    battery_type = "B"
+    spec_code = "AB"
+    traceability_code = "1234567"
+    serial = factory.LazyAttribute(lambda battery: f"{battery.number:07d}")
+    production_date = date(2026, 2, 21)
+    battery_model = factory.LazyAttribute(
+        lambda battery: BatteryModelFactory(
+            oem=battery.oem,
+            name=f"LFP-{battery.product_type}",
+            product_type=battery.product_type,
+        )
+    )
+    status = "registered"
+    origin = "verified"
+    current_custodian = factory.LazyAttribute(lambda battery: battery.oem)
+    registered_by = factory.LazyAttribute(lambda battery: battery.oem)

@@ -1,0 +1,424 @@
+"""The public scan page under load, beside a minimal Django view served by the same processes.
+
+Run from the repository root: `.venv/bin/python bench/scan.py` (PostgreSQL server from
+BENCH_POSTGRES_URL, default postgres://postgres@127.0.0.1:5432; Redis for the cache and rate limits
+from BENCH_REDIS_URL, default redis://127.0.0.1:6379/15, file cache if it is not reachable).
+
+It creates the scratch database `voltrace_bench_scan`, fills it with 100,000 batteries (20,000 packs
+with four modules each, one pack with 300 modules), starts gunicorn (2 gthread workers) on a loopback
+port, and drives it with `wrk` when installed, else with a Python thread pool (keep-alive, bounded in
+time). It prints, in one run:
+
+1. p50/p99 latency and requests/s of a minimal Django view (`HttpResponse("ok")`), of a template page
+   with one indexed query (PERFORMANCE.md's ceiling for the scan page), and of `/p/{code}`, anonymous,
+   with the django-ratelimit check on: over 5,000 random batteries (nearly every page rendered from
+   the database) and over 100 popular ones (served from the shared public rendering, 30 s);
+2. the queries one passport page makes, for a pack with 4 components and one with 300, anonymous and
+   as the OEM (legitimate-interest tier);
+3. QR images rendered per second (SVG, PNG) and served from the cache per second.
+
+Custody events and BMS snapshots do not exist in this version, so each battery has none; the query
+count above is what has to stay flat once they do. The database is dropped at the end.
+"""
+
+from __future__ import annotations
+
+import base64
+import http.client
+import os
+import random
+import re
+import secrets
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+SERVER_URL = os.environ.get("BENCH_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432").rstrip("/")
+REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/15")
+DATABASE = "voltrace_bench_scan"
+PACKS = 20_000
+MODULES_PER_PACK = 4
+HEAVY_PACK_MODULES = 300
+DURATION_S = int(os.environ.get("BENCH_DURATION", "10"))
+WARMUP_S = 2
+CONNECTIONS = 16
+SAMPLE_CODES = 5_000
+
+SETTINGS_MODULE = """
+from config.settings import *  # noqa: F403
+
+ROOT_URLCONF = "voltrace_bench_scan_urls"
+STORAGES = {**STORAGES, "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}}
+WHITENOISE_USE_FINDERS = True
+"""
+
+URLS_MODULE = """
+from django.http import HttpResponse
+from django.template import engines
+from django.urls import path
+
+from config.urls import urlpatterns as voltrace_urlpatterns
+from passport.models import Battery
+
+PAGE = engines["django"].from_string(
+    "<!doctype html><html><body><h1>{{ battery.code }}</h1><p>{{ battery.status }}</p></body></html>"
+)
+
+
+def minimal(request):
+    return HttpResponse(b"ok", content_type="text/plain")
+
+
+def one_query(request, code):
+    battery = Battery.objects.only("code", "status").get(code=code)
+    return HttpResponse(PAGE.render({"battery": battery}, request))
+
+
+urlpatterns = [
+    path("bench/minimal", minimal),
+    path("bench/one-query/<str:code>", one_query),
+    *voltrace_urlpatterns,
+]
+"""
+
+
+def _admin(sql: str) -> None:
+    import psycopg
+
+    with psycopg.connect(f"{SERVER_URL}/postgres", autocommit=True) as admin:
+        admin.execute(sql)
+
+
+def _redis_reachable() -> bool:
+    match = re.match(r"redis://([^:/]+):(\d+)", REDIS_URL)
+    if not match:
+        return False
+    try:
+        with socket.create_connection((match.group(1), int(match.group(2))), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def _environment(workdir: Path, port: int) -> dict[str, str]:
+    env = {
+        "DJANGO_SETTINGS_MODULE": "voltrace_bench_scan_settings",
+        "PYTHONPATH": f"{workdir}{os.pathsep}{ROOT}",
+        "DATABASE_URL": f"{SERVER_URL}/{DATABASE}",
+        "DEBUG": "false",
+        "SECRET_KEY": secrets.token_urlsafe(50),
+        "KEY_ENCRYPTION_KEYS": "bench:" + base64.b64encode(secrets.token_bytes(32)).decode(),
+        "LOG_SIGNING_KEY": base64.b64encode(secrets.token_bytes(32)).decode(),
+        "PUBLIC_BASE_URL": f"http://127.0.0.1:{port}",
+        "ALLOWED_HOSTS": "127.0.0.1,localhost,testserver",
+        "SECURE_SSL_REDIRECT": "false",
+        "SECURE_COOKIES": "false",
+        "SECURE_HSTS_SECONDS": "0",
+        "CONN_MAX_AGE": "600",
+        "PASSPORT_SCAN_RATE": "100000000/m",  # the limiter runs on every request but never blocks here
+        "LOG_LEVEL": "WARNING",
+        "VAR_DIR": str(workdir / "var"),
+    }
+    if _redis_reachable():
+        env["REDIS_URL"] = REDIS_URL
+    return env
+
+
+# ---------------------------------------------------------------------------------------------------
+# Data
+# ---------------------------------------------------------------------------------------------------
+def _code(product: str, serial: int) -> str:
+    return f"BNC{product}BA1BENCH01T2M{serial:07d}"
+
+
+def seed() -> dict[str, object]:
+    """100,000 batteries through bulk inserts (the registration service's own insert path)."""
+    from datetime import date
+
+    from accounts.models import Membership, Organisation, User
+    from passport.models import Battery, BatteryModel, ManufacturerCode
+
+    oem = Organisation.objects.create(name="Bench OEM", kind="oem", country="CN")
+    user = User.objects.create_user("bench-oem", password=None)
+    Membership.objects.create(user=user, organisation=oem, role="admin")
+    ManufacturerCode.objects.create(code="BNC", oem=oem)
+    ratings = {
+        "chemistry": "lfp", "rated_capacity_ah": "280", "expected_cycle_life": 6000,
+        "expected_lifetime_years": 12, "cell_voltage_min_v": "2.5", "cell_voltage_max_v": "3.65",
+    }  # fmt: skip
+    pack_model = BatteryModel.objects.create(
+        oem=oem, name="BENCH-PACK", product_type="P", nominal_voltage_v="307.2", rated_energy_kwh="86.016",
+        mass_kg="540", cell_count=96, configuration="96S1P", **ratings,
+    )  # fmt: skip
+    module_model = BatteryModel.objects.create(
+        oem=oem, name="BENCH-MOD", product_type="M", nominal_voltage_v="51.2", rated_energy_kwh="14.336",
+        mass_kg="88", cell_count=16, configuration="16S1P", **ratings,
+    )  # fmt: skip
+
+    def battery(product: str, serial: int, model: BatteryModel, parent_id: int | None) -> Battery:
+        return Battery(
+            code=_code(product, serial), scheme="gbt34014", manufacturer_code="BNC", product_type=product,
+            battery_type="B", spec_code="A1", traceability_code="BENCH01", serial=f"{serial:07d}",
+            production_date=date(2026, 2, 21), oem=oem, battery_model=model, parent_id=parent_id,
+            status="registered", current_custodian=oem, origin="verified", registered_by=oem,
+        )  # fmt: skip
+
+    started = time.perf_counter()
+    pack_ids: list[int] = []
+    for start in range(1, PACKS + 1, 5_000):
+        batch = [
+            battery("P", serial, pack_model, None) for serial in range(start, min(start + 5_000, PACKS + 1))
+        ]
+        pack_ids.extend(row.pk for row in Battery.objects.bulk_create(batch))
+    modules = PACKS * MODULES_PER_PACK
+    for start in range(0, modules, 10_000):
+        batch = []
+        for index in range(start, min(start + 10_000, modules)):
+            parent = pack_ids[0] if index < HEAVY_PACK_MODULES else pack_ids[index // MODULES_PER_PACK]
+            batch.append(battery("M", index + 1, module_model, parent))
+        Battery.objects.bulk_create(batch)
+    elapsed = time.perf_counter() - started
+    total = Battery.objects.count()
+    print(
+        f"  seeded {total:,} batteries in {elapsed:.1f} s ({total / elapsed:,.0f} rows/s through bulk_create)"
+    )
+    return {
+        "user": user,
+        "heavy_pack": _code("P", 1),
+        "light_pack": _code("P", PACKS),
+        "module": _code("M", modules),
+    }
+
+
+# ---------------------------------------------------------------------------------------------------
+# In-process measurements
+# ---------------------------------------------------------------------------------------------------
+def queries_per_page(fixtures: dict[str, object]) -> None:
+    from django.db import connection
+    from django.test import Client
+    from django.test.utils import CaptureQueriesContext
+
+    from passport import selectors
+
+    anonymous = Client()
+    member = Client()
+    member.force_login(fixtures["user"])
+    for label, code in (
+        ("pack, 300 components", fixtures["heavy_pack"]),
+        ("pack, 4 components", fixtures["light_pack"]),
+        ("module, no components", fixtures["module"]),
+    ):
+        counts = []
+        for client in (anonymous, member):
+            client.get(f"/p/{code}")  # warm the rate-limit keys and the session
+            selectors.forget_public_page(code)
+            with CaptureQueriesContext(connection) as queries:
+                response = client.get(f"/p/{code}")
+            assert response.status_code == 200, response.status_code
+            counts.append(len(queries.captured_queries))
+            if client is anonymous:
+                with CaptureQueriesContext(connection) as shared:
+                    anonymous.get(f"/p/{code}")
+        print(
+            f"  queries per /p/ page ({label}): anonymous {counts[0]} "
+            f"(then {len(shared.captured_queries)} while its rendering is shared), as the OEM {counts[1]}"
+        )
+
+
+def qr_rates(code: str) -> None:
+    from django.core.cache import cache
+
+    from passport import qr
+
+    url = qr.passport_url(code)
+    for fmt, render in (("SVG", qr.render_svg), ("PNG", qr.render_png)):
+        count, started = 0, time.perf_counter()
+        while time.perf_counter() - started < 2.0:
+            render(url + str(count % 50), code)
+            count += 1
+        print(f"  QR {fmt} rendered: {count / (time.perf_counter() - started):,.0f} images/s (one core)")
+    cache.clear()
+    qr.qr_for(code, "png")
+    count, started = 0, time.perf_counter()
+    while time.perf_counter() - started < 1.0:
+        qr.qr_for(code, "png")
+        count += 1
+    print(f"  QR PNG from the cache: {count / (time.perf_counter() - started):,.0f} images/s")
+
+
+# ---------------------------------------------------------------------------------------------------
+# Load
+# ---------------------------------------------------------------------------------------------------
+def _wait_for(port: int, process: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError("gunicorn exited during start-up")
+        try:
+            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+            connection.request("GET", "/bench/minimal")
+            if connection.getresponse().status == 200:
+                return
+        except OSError:
+            time.sleep(0.2)
+    raise RuntimeError("gunicorn did not answer within 30 s")
+
+
+def _wrk(port: int, paths: list[str], workdir: Path, duration: int) -> tuple[float, float, float]:
+    paths_file = workdir / "paths.txt"
+    paths_file.write_text("\n".join(paths) + "\n")
+    script = workdir / "paths.lua"
+    script.write_text(
+        f'local paths = {{}}\nfor line in io.lines("{paths_file}") do paths[#paths + 1] = line end\n'
+        'request = function() return wrk.format("GET", paths[math.random(#paths)]) end\n'
+    )
+    output = subprocess.run(
+        [
+            "wrk",
+            "-t2",
+            f"-c{CONNECTIONS}",
+            f"-d{duration}s",
+            "--latency",
+            "-s",
+            str(script),
+            f"http://127.0.0.1:{port}",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=duration + 30,
+    ).stdout
+    if "Non-2xx" in output:
+        raise RuntimeError(f"wrk saw error responses:\n{output}")
+
+    def percentile(name: str) -> float:
+        value, unit = re.search(rf"^\s+{name}%\s+([\d.]+)(us|ms|s)\s*$", output, re.MULTILINE).groups()
+        return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+
+    rate = float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))
+    return percentile("50"), percentile("99"), rate
+
+
+def _python_load(port: int, paths: list[str], duration: int) -> tuple[float, float, float]:
+    latencies: list[float] = []
+    lock = threading.Lock()
+    stop_at = time.monotonic() + duration
+
+    def worker(seed: int) -> None:
+        rng = random.Random(seed)
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        mine = []
+        while time.monotonic() < stop_at:
+            started = time.perf_counter()
+            connection.request("GET", rng.choice(paths))
+            response = connection.getresponse()
+            response.read()
+            if response.status != 200:
+                raise RuntimeError(f"status {response.status}")
+            mine.append((time.perf_counter() - started) * 1000)
+        with lock:
+            latencies.extend(mine)
+
+    threads = [threading.Thread(target=worker, args=(seed,)) for seed in range(CONNECTIONS)]
+    started = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    elapsed = time.perf_counter() - started
+    quantiles = statistics.quantiles(latencies, n=100)
+    return quantiles[49], quantiles[98], len(latencies) / elapsed
+
+
+def load(port: int, paths: list[str], workdir: Path) -> tuple[float, float, float]:
+    if shutil.which("wrk"):
+        _wrk(port, paths, workdir, WARMUP_S)
+        return _wrk(port, paths, workdir, DURATION_S)
+    _python_load(port, paths, WARMUP_S)
+    return _python_load(port, paths, DURATION_S)
+
+
+def main() -> None:
+    workdir = Path(tempfile.mkdtemp(prefix="voltrace-bench-scan-"))
+    (workdir / "voltrace_bench_scan_settings.py").write_text(SETTINGS_MODULE)
+    (workdir / "voltrace_bench_scan_urls.py").write_text(URLS_MODULE)
+    port = _free_port()
+    env = _environment(workdir, port)
+    os.environ.update(env)
+    sys.path[:0] = [str(workdir), str(ROOT)]
+    _admin(f"DROP DATABASE IF EXISTS {DATABASE}")
+    _admin(f"CREATE DATABASE {DATABASE}")
+    server: subprocess.Popen[bytes] | None = None
+    try:
+        import django
+
+        django.setup()
+        from django.core.management import call_command
+        from django.db import connections
+
+        cache_kind = "Redis" if "REDIS_URL" in env else "files"
+        print(f"== bench/scan.py: PostgreSQL {SERVER_URL}/{DATABASE}, cache {cache_kind}")
+        call_command("migrate", verbosity=0)
+        fixtures = seed()
+        print("  (no custody events or BMS snapshots exist yet: each battery has an empty history)")
+        queries_per_page(fixtures)
+        qr_rates(str(fixtures["light_pack"]))
+        connections.close_all()
+
+        rng = random.Random(7)
+        total_modules = PACKS * MODULES_PER_PACK
+        codes = [_code("P", rng.randint(1, PACKS)) for _ in range(SAMPLE_CODES // 2)]
+        codes += [_code("M", rng.randint(1, total_modules)) for _ in range(SAMPLE_CODES // 2)]
+        server = subprocess.Popen(
+            [str(ROOT / ".venv/bin/gunicorn"), "config.wsgi:application", "--workers", "2", "--worker-class",
+             "gthread", "--threads", "4", "--bind", f"127.0.0.1:{port}", "--keep-alive", "30",
+             "--log-level", "warning"],
+            cwd=ROOT, env={**os.environ, **env},
+        )  # fmt: skip
+        _wait_for(port, server)
+        generator = "wrk" if shutil.which("wrk") else "Python threads"
+        print(
+            f"  load: {generator}, {CONNECTIONS} connections, {DURATION_S} s each, gunicorn 2 gthread workers"
+        )
+        results = {}
+        for label, paths in (
+            ("minimal Django view", ["/bench/minimal"]),
+            ("template page + 1 query", [f"/bench/one-query/{code}" for code in codes]),
+            ("/p/{code}, 5,000 random codes", [f"/p/{code}" for code in codes]),
+            ("/p/{code}, 100 popular codes", [f"/p/{code}" for code in codes[:100]]),
+        ):
+            p50, p99, rate = load(port, paths, workdir)
+            results[label] = rate
+            print(f"  {label:<31} p50 {p50:6.2f} ms   p99 {p99:6.2f} ms   {rate:8,.0f} req/s")
+        for label in ("/p/{code}, 5,000 random codes", "/p/{code}, 100 popular codes"):
+            ratio = results[label] / results["minimal Django view"]
+            print(f"  {label}: {ratio:.0%} of the minimal view's throughput (goal: at least 50%)")
+    finally:
+        if server is not None:
+            server.terminate()
+            server.wait(timeout=30)
+        try:
+            from django.db import connections
+
+            connections.close_all()
+        except Exception:  # noqa: S110 - Django may not have started; the database is dropped regardless
+            pass
+        _admin(f"DROP DATABASE IF EXISTS {DATABASE} WITH (FORCE)")
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
