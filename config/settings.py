@@ -308,6 +308,26 @@ CELERY_BEAT_SCHEDULE["licensing-expiry"] = {
     "schedule": crontab(hour=16, minute=5),
 }
 
+# Transparency log: its tasks live in custody.transparency.tasks (outside Celery's autodiscovery), and a
+# checkpoint is published every minute if the tree grew (also sooner, right after sequencing).
+CELERY_IMPORTS = ["custody.transparency.tasks"]
+CELERY_BEAT_SCHEDULE["custody-publish-checkpoint"] = {
+    "task": "custody.publish_checkpoint",
+    "schedule": timedelta(minutes=1),
+}
+
+# Health: how recent a worker heartbeat must be for /healthz to call the worker reachable.
+WORKER_HEARTBEAT_MAX_AGE = timedelta(seconds=env.int("WORKER_HEARTBEAT_MAX_AGE", default=120))
+
+# Logging
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
+}
+
 # Passport: requests per client address allowed on the public scan page (django-ratelimit syntax).
 PASSPORT_SCAN_RATE = env.str("PASSPORT_SCAN_RATE", default="300/m")
 # Passport: seconds an anonymous scan may see a shared rendering of the public tier (0: render each time).

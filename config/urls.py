@@ -10,6 +10,7 @@ api_v1 = [
     path("", include("accounts.api.urls")),
     path("", include("licensing.api.urls")),
     path("", include("passport.api.urls")),
+    path("log/", include("custody.transparency.api.urls")),
 ]
 
 urlpatterns = [
