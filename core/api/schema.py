@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.utils import OpenApiResponse, inline_serializer
 from rest_framework import serializers
 
@@ -39,3 +40,19 @@ def error_responses(*statuses: int) -> dict[int, OpenApiResponse]:
     return {
         code: OpenApiResponse(response=ErrorSerializer, description=_DESCRIPTIONS[code]) for code in wanted
     }
+
+
+class VoltraceAutoSchema(AutoSchema):
+    """Names nested serializers after their view (TokenCreateApi.InputSerializer -> TokenCreateInput).
+
+    House style nests `InputSerializer`/`OutputSerializer` inside each API view; without this every one
+    of them would claim the component name "Input" and the schema would silently merge them.
+    """
+
+    def get_serializer_name(self, serializer: serializers.BaseSerializer, direction: str) -> str:
+        cls = serializer if isinstance(serializer, type) else type(serializer)
+        outer, _, inner = cls.__qualname__.rpartition(".")
+        if not outer or "<locals>" in outer:
+            return super().get_serializer_name(serializer, direction)
+        view = outer.split(".")[-1].removesuffix("Api").removesuffix("View")
+        return f"{view}{inner}"
