@@ -36,6 +36,9 @@ _CONTROL_CHARACTERS = re.compile(r"[\x00-\x09\x0b-\x1f]")
 _DECIMAL = re.compile(r"0|[1-9][0-9]*")
 
 
+TIMESTAMP_EXTENSION = "timestamp"
+
+
 class NoteError(ValueError):
     """A note, key, checkpoint or cosignature is malformed or does not verify; the message says why."""
 
@@ -259,6 +262,15 @@ class Checkpoint:
     def body(self) -> str:
         return format_checkpoint_body(self.origin, self.tree_size, self.root_hash, self.extensions)
 
+    @property
+    def timestamp(self) -> int | None:
+        """The signed time of the tree head (Unix seconds) from the `timestamp` extension line, if any."""
+        for line in self.extensions:
+            name, _, value = line.partition(" ")
+            if name == TIMESTAMP_EXTENSION and _DECIMAL.fullmatch(value):
+                return int(value)
+        return None
+
 
 def format_checkpoint_body(
     origin: str, tree_size: int, root_hash: bytes, extensions: tuple[str, ...] = ()
@@ -293,9 +305,16 @@ def parse_checkpoint_body(text: str) -> Checkpoint:
     return Checkpoint(origin=origin, tree_size=int(size_line), root_hash=root, extensions=tuple(extensions))
 
 
-def sign_checkpoint(signer: NoteSigner, *, origin: str, tree_size: int, root_hash: bytes) -> str:
-    """The signed checkpoint note for a tree head."""
-    return signer.sign(format_checkpoint_body(origin, tree_size, root_hash))
+def sign_checkpoint(
+    signer: NoteSigner, *, origin: str, tree_size: int, root_hash: bytes, timestamp: int | None = None
+) -> str:
+    """The signed checkpoint note for a tree head; `timestamp` (Unix seconds) becomes a signed extension line.
+
+    DESIGN.md's signed tree head is {tree_size, root_hash, timestamp}; the C2SP body has no time line of
+    its own, so the time travels as the extension line `timestamp <seconds>`, covered by the signature.
+    """
+    extensions = (f"{TIMESTAMP_EXTENSION} {timestamp}",) if timestamp is not None else ()
+    return signer.sign(format_checkpoint_body(origin, tree_size, root_hash, extensions))
 
 
 def verify_checkpoint(

@@ -191,12 +191,19 @@ def publish_checkpoint(*, force: bool = False) -> Checkpoint | None:
         return None
     signer = log_signer()
     root = bytes(state.root_hash)
-    note = sign_checkpoint(signer, origin=signer.name, tree_size=int(state.tree_size), root_hash=root)
+    now = timezone.now().replace(microsecond=0)  # the signed timestamp line has second precision
+    note = sign_checkpoint(
+        signer,
+        origin=signer.name,
+        tree_size=int(state.tree_size),
+        root_hash=root,
+        timestamp=int(now.timestamp()),
+    )
     return Checkpoint.objects.create(
         origin=signer.name,
         tree_size=state.tree_size,
         root_hash=root,
-        timestamp=timezone.now(),
+        timestamp=now,
         note=note,
         signature=parse_note(note).signatures[0].signature,
     )

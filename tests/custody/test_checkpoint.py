@@ -222,3 +222,19 @@ def test_a_log_key_cannot_verify_a_cosignature():
 def test_public_key_pem_is_an_ed25519_subject_public_key_info():
     signer = NoteSigner.from_seed(ORIGIN, SEED)
     assert signer.verifier.public_key_pem().startswith("-----BEGIN PUBLIC KEY-----\nMCowBQYDK2VwAyEA")
+
+
+def test_sign_checkpoint_covers_the_timestamp_with_the_signature():
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from custody.checkpoint import NoteSigner, sign_checkpoint, verify_checkpoint
+
+    signer = NoteSigner("example.test/log", Ed25519PrivateKey.generate())
+    note = sign_checkpoint(
+        signer, origin="example.test/log", tree_size=3, root_hash=bytes(32), timestamp=1764000000
+    )
+    checkpoint = verify_checkpoint(note, signer.verifier)
+    assert checkpoint.timestamp == 1764000000
+    tampered = note.replace("timestamp 1764000000", "timestamp 1764000001")
+    with pytest.raises(NoteError):
+        verify_checkpoint(tampered, signer.verifier)
