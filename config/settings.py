@@ -332,3 +332,16 @@ LOGGING = {
 PASSPORT_SCAN_RATE = env.str("PASSPORT_SCAN_RATE", default="300/m")
 # Passport: seconds an anonymous scan may see a shared rendering of the public tier (0: render each time).
 PASSPORT_PAGE_CACHE_SECONDS = env.int("PASSPORT_PAGE_CACHE_SECONDS", default=30)
+
+# BMS snapshots (passport.snapshots): retention in years after capture (8 at least; a system check refuses
+# less), the clock skew allowed for captured_at, ingest size limits, and the daily retention job
+# (02:30 UTC) that crypto-shreds expired payloads not under a legal hold.
+SNAPSHOT_RETENTION_YEARS = env.int("SNAPSHOT_RETENTION_YEARS", default=8)
+SNAPSHOT_CLOCK_SKEW = timedelta(seconds=env.int("SNAPSHOT_CLOCK_SKEW_SECONDS", default=300))
+SNAPSHOT_BATCH_MAX_ITEMS = 1000
+SNAPSHOT_BATCH_MAX_BYTES = env.int("SNAPSHOT_BATCH_MAX_BYTES", default=16 * 1024 * 1024)
+SNAPSHOT_UPLOAD_MAX_BYTES = env.int("SNAPSHOT_UPLOAD_MAX_BYTES", default=512 * 1024 * 1024)
+CELERY_BEAT_SCHEDULE["passport-enforce-retention"] = {
+    "task": "passport.enforce_retention",
+    "schedule": crontab(hour=2, minute=30),
+}

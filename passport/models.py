@@ -463,3 +463,6 @@ class LabelSheet(Job):
 
     def __str__(self) -> str:
         return f"{len(self.codes)} labels"
+
+
+from passport.snapshots import models as snapshot_models  # noqa: E402,F401  (registers them in this app)

@@ -50,6 +50,7 @@ class BatteryQuerySet(VisibleToQuerySet):
             "parent",
             "original",
             "registration_key",
+            "snapshot_summary",
         )
 
     def with_code(self, code: str) -> BatteryQuerySet:

@@ -1,4 +1,4 @@
-from django.urls import path
+from django.urls import include, path
 
 from passport import views
 
@@ -14,4 +14,5 @@ urlpatterns = [
     path("passport/labels/<int:pk>/", views.label_detail, name="label-detail"),
     path("passport/labels/<int:pk>/download/", views.label_download, name="label-download"),
     path("passport/batteries/<str:code>/grants/", views.grants, name="grants"),
+    path("", include("passport.snapshots.urls")),
 ]

@@ -167,3 +167,48 @@ def _isolated_media(settings: Any, tmp_path_factory: pytest.TempPathFactory) -> 
 def auditor_admin(auditor_org: Organisation) -> User:
     """An administrator of the auditor organisation: may register witness keys and cosign."""
     return member_of(auditor_org, Membership.Role.ADMIN, username="auditor-admin")
+
+
+# BMS snapshots: the LFP pack of tests/snapshot_builders.py, registered by its OEM, and device keys
+@pytest.fixture
+def lfp_pack(oem_org: Organisation) -> Any:
+    """Battery A1BPB96LFP0001R3C0000123 (the builders' default code), made and held by the OEM."""
+    from tests.factories import lfp_battery
+
+    return lfp_battery(oem_org)
+
+
+def register_test_device_key(organisation: Organisation, user: User, seed: int, **fields: Any) -> Any:
+    """Register the builders' deterministic device key `seed` for `organisation`, valid since 2020."""
+    from datetime import UTC, datetime
+
+    from core import signing
+    from passport import services
+    from tests.snapshot_builders import device_key
+
+    fields.setdefault("purpose", "bms_device")
+    fields.setdefault("valid_from", datetime(2020, 1, 1, tzinfo=UTC))
+    return services.register_device_key(
+        organisation=organisation, by=user, public_key=signing.public_key_pem(device_key(seed)), **fields
+    )
+
+
+@pytest.fixture
+def oem_device_key(oem_org: Organisation, oem_admin: User) -> Any:
+    """The OEM's BMS device key: tests.snapshot_builders.device_key(1), the builders' default signer."""
+    return register_test_device_key(oem_org, oem_admin, 1, device_serial="BMS-A1B-0000123")
+
+
+@pytest.fixture
+def recycler_device_key(recycler_org: Organisation, recycler_admin: User) -> Any:
+    """The recycler's tester: tests.snapshot_builders.device_key(2)."""
+    return register_test_device_key(recycler_org, recycler_admin, 2, device_serial="TESTER-7")
+
+
+@pytest.fixture(autouse=True)
+def _bms_history_verdict_check() -> None:
+    """The snapshots' `bms_history` check is installed (a test may have put the built-in one back)."""
+    from passport.snapshots.verdict import check_bms_history
+    from passport.verdict import register_verdict_check
+
+    register_verdict_check("bms_history", check_bms_history)

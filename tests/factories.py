@@ -215,3 +215,40 @@ class BatteryFactory(factory.django.DjangoModelFactory):
     origin = "verified"
     current_custodian = factory.LazyAttribute(lambda battery: battery.oem)
     registered_by = factory.LazyAttribute(lambda battery: battery.oem)
+
+
+# BMS snapshots
+def lfp_battery_model(oem: Organisation) -> object:
+    """The 96-cell LFP pack of tests/snapshot_builders.py (96S2P, 200 Ah, 61.4 kWh) as a battery model."""
+    return BatteryModelFactory(
+        oem=oem,
+        name="A1B-LFP-96S2P",
+        rated_capacity_ah=Decimal("200.000"),
+        nominal_voltage_v=Decimal("307.200"),
+        rated_energy_kwh=Decimal("61.400"),
+        mass_kg=Decimal("410.000"),
+        cell_count=192,
+        configuration="96S2P",
+    )
+
+
+def lfp_battery(
+    oem: Organisation,
+    *,
+    code: str | None = None,
+    custodian: Organisation | None = None,
+    production_date: date = date(2024, 1, 10),
+) -> object:
+    """A battery of that model (produced 10 January 2024 unless told), held by `custodian` (default: OEM)."""
+    from tests.snapshot_builders import DEFAULT_BATTERY_CODE
+
+    code = code or DEFAULT_BATTERY_CODE
+    return BatteryFactory(
+        manufacturer=ManufacturerCodeFactory(code=code[:3], oem=oem),
+        code=code,
+        manufacturer_code=code[:3],
+        battery_model=lfp_battery_model(oem),
+        production_date=production_date,
+        current_custodian=custodian or oem,
+        serial=code[-7:],
+    )

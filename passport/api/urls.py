@@ -1,4 +1,4 @@
-from django.urls import path, re_path
+from django.urls import include, path, re_path
 
 from passport.api import views
 
@@ -9,6 +9,7 @@ urlpatterns = [
     re_path(
         r"^batteries/(?P<code>[^/]+)/qr\.(?P<fmt>svg|png)$", views.BatteryQrApi.as_view(), name="battery-qr"
     ),
+    path("", include("passport.snapshots.api.urls")),
     path("batteries/<str:code>/grants/", views.AccessGrantListApi.as_view(), name="grant-list"),
     path("batteries/<str:code>/", views.PassportDetailApi.as_view(), name="passport-detail"),
     path("access-grants/<int:grant_id>/revoke", views.AccessGrantRevokeApi.as_view(), name="grant-revoke"),

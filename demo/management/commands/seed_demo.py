@@ -12,7 +12,7 @@ from django.db import transaction
 from demo.seed_accounts import DEMO_PASSWORD
 
 # Each module has seed(say) and runs after the ones before it; later issues append their module.
-SEEDERS = ["demo.seed_accounts", "demo.seed_licensing", "demo.seed_passport"]
+SEEDERS = ["demo.seed_accounts", "demo.seed_licensing", "demo.seed_passport", "demo.seed_snapshots"]
 
 
 class Command(BaseCommand):

@@ -1,0 +1,81 @@
+"""The `bms_history` reason of the verification verdict: signed BMS history present, signed and plausible.
+
+The counts come from the battery's `BatterySnapshotSummary` (loaded with the battery by
+`for_passport`), so a battery with no snapshot costs no query; one with snapshots costs one: how many
+were captured when their key was no longer valid (a revocation dated into the past, an expiry).
+Warnings and critical flags count against the verdict; informational ones (a recorded SOH
+recalibration) do not.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from django.db.models import Exists, F, OuterRef, Q
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
+
+from passport.models import DeviceKeyRevocation
+from passport.snapshots.models import Snapshot
+from passport.snapshots.selectors import summary_of
+from passport.verdict import FAILED, PASSED, UNAVAILABLE, CheckResult
+
+if TYPE_CHECKING:
+    from passport.models import Battery
+
+
+def check_bms_history(battery: Battery, at: datetime) -> CheckResult:
+    """Passed when signed snapshots exist, every signing key was valid at capture, and none is flagged."""
+    summary = summary_of(battery)
+    count = summary.snapshot_count
+    if not count:
+        return CheckResult(UNAVAILABLE, _("No signed BMS snapshot is on record for this battery."))
+    revoked_then = DeviceKeyRevocation.objects.filter(
+        key=OuterRef("device_key_id"), effective_at__lte=OuterRef("captured_at")
+    )
+    unsigned = (
+        Snapshot.objects.filter(battery=battery)
+        .filter(
+            Q(Exists(revoked_then))
+            | Q(captured_at__lt=F("device_key__valid_from"))
+            | Q(device_key__valid_until__isnull=False, captured_at__gte=F("device_key__valid_until"))
+        )
+        .count()
+    )
+    if unsigned:
+        return CheckResult(
+            FAILED,
+            ngettext(
+                "%(count)d snapshot was signed by a key that was not valid when it was captured (revoked or "
+                "expired).",
+                "%(count)d snapshots were signed by keys that were not valid when they were captured "
+                "(revoked or expired).",
+                unsigned,
+            )
+            % {"count": unsigned},
+        )
+    serious = summary.critical_flags + summary.warning_flags
+    if serious:
+        return CheckResult(
+            FAILED,
+            ngettext(
+                "%(serious)d plausibility flag (%(critical)d critical) on %(count)d signed snapshots.",
+                "%(serious)d plausibility flags (%(critical)d critical) on %(count)d signed snapshots.",
+                serious,
+            )
+            % {"serious": serious, "critical": summary.critical_flags, "count": count},
+        )
+    return CheckResult(
+        PASSED,
+        ngettext(
+            "%(count)d signed snapshot from %(first)s to %(last)s, none flagged as implausible.",
+            "%(count)d signed snapshots from %(first)s to %(last)s, none flagged as implausible.",
+            count,
+        )
+        % {
+            "count": count,
+            "first": f"{summary.first_captured_at:%Y-%m-%d}",
+            "last": f"{summary.last_captured_at:%Y-%m-%d}",
+        },
+    )
