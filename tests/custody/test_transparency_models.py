@@ -75,5 +75,5 @@ def test_log_node_refuses_level_zero_which_lives_in_the_leaf_table():
 
 def test_checkpoint_body_is_the_signed_text(log_of_four):
     assert log_of_four.body == log_of_four.note.split("\n\n")[0] + "\n"
-    origin, size, root, timestamp, _end = log_of_four.body.split("\n")
+    _origin, size, _root, timestamp, _end = log_of_four.body.split("\n")
     assert (size, timestamp) == ("4", f"timestamp {int(log_of_four.timestamp.timestamp())}")
