@@ -271,6 +271,17 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    # One schema name per choice set, so clients see e.g. LicenceKind and OrganisationKind, not Kind1/Kind2.
+    "ENUM_NAME_OVERRIDES": {
+        "OrganisationKindEnum": "accounts.models.Organisation.Kind",
+        "MembershipRoleEnum": "accounts.models.Membership.Role",
+        "LicensedActivityEnum": "licensing.models.Activity",
+        "LicenceKindEnum": "licensing.models.Licence.Kind",
+        "LicenceStatusEnum": "licensing.models.Licence.Status",
+        "LicenceEventKindEnum": "licensing.models.LicenceEvent.Kind",
+        "BatteryStatusEnum": "passport.models.Battery.Status",
+        "JobStatusEnum": "passport.models.Job.Status",
+    },
 }
 
 # Celery: Redis when REDIS_URL is set, otherwise kombu's filesystem transport under var/ so a real

@@ -23,6 +23,9 @@ class ErrorBodySerializer(serializers.Serializer):
     message = serializers.CharField()
     field = serializers.CharField(allow_null=True)
 
+    class Meta:
+        ref_name = "SnapshotItemError"  # "ErrorBody" is the API-wide error envelope's component
+
 
 class IngestItemOutputSerializer(serializers.Serializer):
     index = serializers.IntegerField(help_text="Position of the envelope in the request (0-based).")
