@@ -103,23 +103,24 @@ class Passport:
         return next((item.value for item in self.attributes if item.attribute.name == name), None)
 
 
-def _article_key(code: str, language: str) -> str:
+def _page_key(code: str, language: str) -> str:
     digest = hashlib.sha256(f"{settings.PUBLIC_BASE_URL}|{code}".encode()).hexdigest()
-    return f"passport:article:{language}:{digest}"
+    return f"passport:page:{language}:{digest}"
 
 
-def cached_public_article(code: str) -> str | None:
-    """The public-tier passport of `code` as rendered for the current language, if still fresh."""
-    return cache.get(_article_key(code, get_language()))
+def cached_public_page(code: str) -> bytes | None:
+    """The public-tier page of `code` as rendered for anonymous readers in the current language, if fresh."""
+    return cache.get(_page_key(code, get_language()))
 
 
-def cache_public_article(code: str, article: str) -> None:
-    cache.set(_article_key(code, get_language()), article, timeout=settings.PASSPORT_PAGE_CACHE_SECONDS)
+def cache_public_page(code: str, page: bytes) -> None:
+    # Anonymous pages carry nothing per reader (no CSRF token, no session), so one rendering serves all.
+    cache.set(_page_key(code, get_language()), page, timeout=settings.PASSPORT_PAGE_CACHE_SECONDS)
 
 
 def forget_public_page(code: str) -> None:
     """Drop the shared public rendering of a passport (call when its public data or verdict changes)."""
-    cache.delete_many([_article_key(code, language) for language, _name in settings.LANGUAGES])
+    cache.delete_many([_page_key(code, language) for language, _name in settings.LANGUAGES])
 
 
 def battery_for_passport(code: str) -> Battery | None:

@@ -13,10 +13,8 @@ from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
-from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.safestring import mark_safe
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy as _lazy
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -52,19 +50,19 @@ def _render_passport(request: HttpRequest, code: str) -> HttpResponse:
     if request.path != canonical:
         return redirect(canonical, permanent=True)
     anonymous = not request.user.is_authenticated
-    # Anonymous scans all see the public tier: its rendering is shared for a few seconds (no query at all).
-    article = selectors.cached_public_article(parsed.code) if anonymous else None
-    if article is None:
+    # Anonymous scans all see the public tier: the whole page is shared for a few seconds (no query at all).
+    if anonymous and (page := selectors.cached_public_page(parsed.code)) is not None:
+        response = HttpResponse(page)
+    else:
         battery = selectors.battery_for_passport(parsed.code)
         if battery is None:
             return render(request, "passport/not_registered.html", {"code": parsed.code}, status=404)
         passport = selectors.passport_for(battery=battery, user=request.user)
-        article = render_to_string(
-            "passport/_passport.html", {"passport": passport, "battery": battery}, request=request
+        response = render(
+            request, "passport/passport.html", {"passport": passport, "battery": battery, "code": parsed.code}
         )
         if anonymous:
-            selectors.cache_public_article(parsed.code, article)
-    response = render(request, "passport/passport.html", {"article": mark_safe(article), "code": parsed.code})  # noqa: S308 - our own rendering
+            selectors.cache_public_page(parsed.code, response.content)
     response["Cache-Control"] = "private, no-cache"
     return response
 
