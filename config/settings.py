@@ -327,6 +327,17 @@ CELERY_BEAT_SCHEDULE["custody-publish-checkpoint"] = {
     "schedule": timedelta(minutes=1),
 }
 
+# Custody: unanswered transfer offers expire every 10 minutes; the integrity self-audit runs nightly
+# (03:15 UTC), after the snapshot retention job.
+CELERY_BEAT_SCHEDULE["custody-expire-transfers"] = {
+    "task": "custody.expire_transfers",
+    "schedule": timedelta(minutes=10),
+}
+CELERY_BEAT_SCHEDULE["custody-self-audit"] = {
+    "task": "custody.self_audit",
+    "schedule": crontab(hour=3, minute=15),
+}
+
 # Health: how recent a worker heartbeat must be for /healthz to call the worker reachable.
 WORKER_HEARTBEAT_MAX_AGE = timedelta(seconds=env.int("WORKER_HEARTBEAT_MAX_AGE", default=120))
 

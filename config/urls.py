@@ -11,6 +11,7 @@ api_v1 = [
     path("", include("licensing.api.urls")),
     path("", include("passport.api.urls")),
     path("log/", include("custody.transparency.api.urls")),
+    path("", include("custody.api.urls")),
 ]
 
 urlpatterns = [
@@ -25,6 +26,7 @@ urlpatterns = [
     path("accounts/", include("accounts.urls")),
     path("facilities/", include("licensing.urls")),
     path("", include("passport.urls")),
+    path("", include("custody.urls")),
     path("", include("core.urls")),
 ]
 

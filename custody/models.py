@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from custody.events.models import BundleExport, CustodyEvent, EventInput, EventSnapshot, EventType
+from custody.intake.models import IntakeImport
+from custody.lots.models import Material, MaterialLot
+from custody.transfers.models import Transfer
 from custody.transparency.models import (
     Checkpoint,
     Cosignature,
@@ -13,11 +17,20 @@ from custody.transparency.models import (
 )
 
 __all__ = [
+    "BundleExport",
     "Checkpoint",
     "Cosignature",
+    "CustodyEvent",
+    "EventInput",
+    "EventSnapshot",
+    "EventType",
+    "IntakeImport",
     "LogLeaf",
     "LogNode",
     "LogState",
+    "Material",
+    "MaterialLot",
     "PendingLeaf",
+    "Transfer",
     "WitnessKey",
 ]

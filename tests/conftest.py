@@ -212,3 +212,68 @@ def _bms_history_verdict_check() -> None:
     from passport.verdict import register_verdict_check
 
     register_verdict_check("bms_history", check_bms_history)
+
+
+# Custody: licensed sites of the two recyclers, and the custody reasons of the verdict
+@pytest.fixture
+def recycler_site(recycler_org: Organisation) -> Any:
+    """The recycler's Ganzhou plant, licensed since 2024 for every activity, with no end date."""
+    from tests.factories import licensed_facility
+
+    return licensed_facility(recycler_org, name="Ganzhou plant")
+
+
+@pytest.fixture
+def other_recycler_site(other_recycler_org: Organisation) -> Any:
+    """The other recycler's plant, licensed since 2024 for every activity."""
+    from tests.factories import licensed_facility
+
+    return licensed_facility(other_recycler_org, name="Hunan plant")
+
+
+@pytest.fixture(autouse=True)
+def _custody_passport_extensions() -> None:
+    """Custody's verdict reasons, summary and hooks are installed (a passport test may have reset them)."""
+    from custody import verdict
+    from custody.services.steps import record_registrations
+    from passport import access, hooks, summary
+    from passport.verdict import register_verdict_check
+
+    register_verdict_check("licensed_sites", verdict.check_licensed_sites)
+    register_verdict_check("chain_intact", verdict.check_chain_intact)
+    summary.register_custody_summary(verdict.custody_summary)
+    access.register_interest_provider(verdict.pending_transfer_interest)
+    hooks.register_on_registered(record_registrations)
+
+
+@pytest.fixture
+def hnc_models(oem_org: Organisation) -> dict[str, Any]:
+    """The OEM's manufacturer code HNC and its pack (520 kg), module (80 kg) and cell (5.4 kg) models."""
+    from tests.factories import BatteryModelFactory, ManufacturerCodeFactory
+
+    ManufacturerCodeFactory(code="HNC", oem=oem_org)
+    return {
+        "P": BatteryModelFactory(oem=oem_org, name="HN-LFP-280-PACK"),
+        "M": BatteryModelFactory(oem=oem_org, name="HN-LFP-MOD-16", module=True),
+        "C": BatteryModelFactory(oem=oem_org, name="HN-LFP-CELL-280", cell=True),
+    }
+
+
+@pytest.fixture
+def registered_pack(oem_admin: User, hnc_models: dict[str, Any]) -> Any:
+    """Pack HNC…0000001 with modules …0000002 and …0000003, registered by the OEM through the service."""
+    from passport.models import Battery
+    from passport.services import RegistrationRequest, register_batteries
+    from tests.factories import gbt_code
+
+    pack = gbt_code("HNC", product_type="P", serial=1)
+    modules = [
+        RegistrationRequest(
+            code=gbt_code("HNC", product_type="M", serial=serial), model="HN-LFP-MOD-16", parent_code=pack
+        )
+        for serial in (2, 3)
+    ]
+    register_batteries(
+        requests=[RegistrationRequest(code=pack, model="HN-LFP-280-PACK"), *modules], by=oem_admin
+    )
+    return Battery.objects.get(code=pack)

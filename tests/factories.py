@@ -252,3 +252,26 @@ def lfp_battery(
         current_custodian=custodian or oem,
         serial=code[-7:],
     )
+
+
+# Custody
+ALL_ACTIVITIES = ["intake", "storage", "dismantling", "second_life", "material_recovery"]
+
+
+def licensed_facility(
+    organisation: Organisation,
+    *,
+    name: str | None = None,
+    activities: list[str] | None = None,
+    valid_from: date = date(2024, 1, 1),
+    valid_until: date | None = None,
+) -> object:
+    """A site of `organisation` holding one licence (by default open-ended, for every activity)."""
+    facility = FacilityFactory(organisation=organisation, **({"name": name} if name else {}))
+    LicenceFactory(
+        facility=facility,
+        activities=list(activities or ALL_ACTIVITIES),
+        valid_from=valid_from,
+        valid_until=valid_until,
+    )
+    return facility

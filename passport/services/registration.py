@@ -22,7 +22,7 @@ from django.utils.translation import gettext as _
 from accounts.models import Notification, Organisation, User
 from accounts.notifications import notify_organisation
 from core.errors import DomainError, InvalidInput, NotPermitted
-from passport import codes
+from passport import codes, hooks
 from passport.errors import CodeError, DuplicateCode, RegistrationError
 from passport.models import Battery, BatteryModel, CloneAlert, DeviceKey
 from passport.selectors import manufacturer_owners
@@ -460,7 +460,9 @@ def _owner_of(
 # ---------------------------------------------------------------------------------------------------
 # Writing
 # ---------------------------------------------------------------------------------------------------
-def _insert(plans: list[Plan], *, organisation: Organisation, user: User | None) -> list[Battery]:
+def _insert(
+    plans: list[Plan], *, organisation: Organisation, user: User | None, channel: str
+) -> list[Battery]:
     links = {
         row["code"]: row["id"]
         for row in Battery.objects.filter(
@@ -506,6 +508,7 @@ def _insert(plans: list[Plan], *, organisation: Organisation, user: User | None)
             inserted = Battery.objects.bulk_create(wave, batch_size=1000)
             links.update({battery.code: battery.pk for battery in inserted})
             created.extend(inserted)
+        hooks.announce_registered(created, organisation=organisation, user=user, channel=channel)
     order = {plan.parsed.code: plan.index for plan in plans}
     created.sort(key=lambda battery: order[battery.code])
     return created
@@ -516,7 +519,7 @@ def commit_plans(
 ) -> list[Battery]:
     """Insert validated plans in one transaction; a code registered meanwhile is refused as a clone."""
     try:
-        return _insert(plans, organisation=organisation, user=user)
+        return _insert(plans, organisation=organisation, user=user, channel=channel)
     except IntegrityError:
         existing = list(
             Battery.objects.filter(code__in=[plan.parsed.code for plan in plans]).select_related(

@@ -12,7 +12,13 @@ from django.db import transaction
 from demo.seed_accounts import DEMO_PASSWORD
 
 # Each module has seed(say) and runs after the ones before it; later issues append their module.
-SEEDERS = ["demo.seed_accounts", "demo.seed_licensing", "demo.seed_passport", "demo.seed_snapshots"]
+SEEDERS = [
+    "demo.seed_accounts",
+    "demo.seed_licensing",
+    "demo.seed_passport",
+    "demo.seed_snapshots",
+    "demo.seed_custody",
+]
 
 
 class Command(BaseCommand):
