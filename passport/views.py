@@ -36,6 +36,13 @@ def _scan_rate(group: str, request: HttpRequest) -> str:
 def _render_passport(request: HttpRequest, code: str) -> HttpResponse:
     if getattr(request, "limited", False):
         return render(request, "passport/rate_limited.html", status=429)
+    anonymous = not request.user.is_authenticated
+    # Hot path: a shared page exists only under a canonical code, so a hit at its canonical address
+    # needs no parsing at all (parsing explains every segment and costs more than the cache lookup).
+    if anonymous and request.path == qr.passport_path(code):
+        page = selectors.cached_public_page(code)
+        if page is not None:
+            return _public_response(HttpResponse(page))
     try:
         parsed = codes.parse_code(code)
     except codes.CodeError as error:
@@ -49,7 +56,6 @@ def _render_passport(request: HttpRequest, code: str) -> HttpResponse:
     canonical = qr.passport_path(parsed.code)
     if request.path != canonical:
         return redirect(canonical, permanent=True)
-    anonymous = not request.user.is_authenticated
     # Anonymous scans all see the public tier: the whole page is shared for a few seconds (no query at all).
     if anonymous and (page := selectors.cached_public_page(parsed.code)) is not None:
         response = HttpResponse(page)
@@ -63,6 +69,11 @@ def _render_passport(request: HttpRequest, code: str) -> HttpResponse:
         )
         if anonymous:
             selectors.cache_public_page(parsed.code, response.content)
+    return _public_response(response)
+
+
+def _public_response(response: HttpResponse) -> HttpResponse:
+    # Readers must always revalidate: a verdict can change at the next custody event.
     response["Cache-Control"] = "private, no-cache"
     return response
 

@@ -247,3 +247,11 @@ def test_login_then_passport_shows_the_tier(client, oem_admin, hnc):
     battery = BatteryFactory(manufacturer=hnc)
     assert client.login(username="oem-admin", password=PASSWORD)
     assert 'data-tier="legitimate_interest"' in client.get(f"/p/{battery.code}").content.decode()
+
+
+def test_shared_page_is_served_only_at_the_canonical_address(client, hnc):
+    battery = BatteryFactory(manufacturer=hnc)
+    assert client.get(f"/p/{battery.code}").status_code == 200  # now shared
+    response = client.get(f"/p/{battery.code.lower()}")
+    assert response.status_code == 301
+    assert response["Location"] == f"/p/{battery.code}"
