@@ -3,7 +3,7 @@
 import django.db.models.deletion
 import django.utils.timezone
 from django.conf import settings
-from django.db import migrations, models
+from django.db import NotSupportedError, migrations, models
 
 import core.db
 
@@ -124,7 +124,7 @@ def install_retention_triggers(apps, schema_editor):
         for statement in _sqlite_forward([column.name for column in description]):
             schema_editor.execute(statement, params=None)
     else:
-        raise NotImplementedError(f"Retention triggers are not written for {vendor}.")
+        raise NotSupportedError(f"Retention triggers are not written for {vendor}.")
 
 
 def remove_retention_triggers(apps, schema_editor):
