@@ -18,7 +18,7 @@ COPY . .
 # collectstatic needs settings but no real secrets: throwaway values for this build step only.
 RUN DEBUG=false SECRET_KEY=build-only ALLOWED_HOSTS=build PUBLIC_BASE_URL=https://build.invalid \
     KEY_ENCRYPTION_KEYS=build:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA= \
-    LOG_SIGNING_KEY=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA= VAR_DIR=/tmp/build-var \
+    LOG_SIGNING_KEY=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA= PSEUDONYM_KEY=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA= VAR_DIR=/tmp/build-var \
     python manage.py collectstatic --noinput \
  && rm -rf /tmp/build-var
 USER voltrace

@@ -71,6 +71,8 @@ KEY_ENCRYPTION_KEYS = _required_secret(
     "KEY_ENCRYPTION_KEYS", dev_default=lambda: f"dev-{secrets.token_hex(4)}:{_random_key_b64(32)}"
 )
 LOG_SIGNING_KEY = _required_secret("LOG_SIGNING_KEY", dev_default=lambda: _random_key_b64(32))
+# Keyed hash (HMAC-SHA-256) that replaces battery codes in anonymised exports: base64 of 32 random bytes.
+PSEUDONYM_KEY = _required_secret("PSEUDONYM_KEY", dev_default=lambda: _random_key_b64(32))
 LOG_ORIGIN = env.str("LOG_ORIGIN", default="voltrace.example/log")
 TELEMETRY_CIPHER = env.str("TELEMETRY_CIPHER", default="AES-256-GCM")
 if TELEMETRY_CIPHER not in {"AES-256-GCM", "SM4-GCM"}:
@@ -93,9 +95,12 @@ INSTALLED_APPS = [
     "rules.apps.AutodiscoverRulesConfig",
     "core",
     "accounts",
+    "crossborder",
     "licensing",
     "passport",
     "custody",
+    "reports",
+    "compliance",
     "demo",
 ]
 

@@ -7,6 +7,7 @@ for _name, _value in {
     "SECRET_KEY": "test-only-secret-key-not-for-production-use-0123456789",
     "KEY_ENCRYPTION_KEYS": "test-k1:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=",
     "LOG_SIGNING_KEY": "n2hWfMwF9kEYYTbsF7LOOc0VBMkmgwmGDdxEfV2mmQU=",
+    "PSEUDONYM_KEY": "cHNldWRvbnltLXRlc3Qta2V5LW5vdC1mb3ItcHJvZHVjdGlvbg==",
     "PUBLIC_BASE_URL": "https://passport.test",
     "SECURE_SSL_REDIRECT": "false",
     "VAR_DIR": tempfile.mkdtemp(prefix="voltrace-test-"),

@@ -12,6 +12,9 @@ api_v1 = [
     path("", include("passport.api.urls")),
     path("log/", include("custody.transparency.api.urls")),
     path("", include("custody.api.urls")),
+    path("", include("crossborder.api.urls")),
+    path("", include("reports.api.urls")),
+    path("", include("compliance.api.urls")),
 ]
 
 urlpatterns = [
@@ -27,6 +30,9 @@ urlpatterns = [
     path("facilities/", include("licensing.urls")),
     path("", include("passport.urls")),
     path("", include("custody.urls")),
+    path("", include("crossborder.urls")),
+    path("", include("reports.urls")),
+    path("", include("compliance.urls")),
     path("", include("core.urls")),
 ]
 

@@ -1,0 +1,1 @@
+"""The five-point checklist per facility and organisation, from real queries."""
