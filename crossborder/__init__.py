@@ -1,1 +1,2 @@
-"""Data leaving the jurisdiction: transfer approvals, the one export gate, its log, and the scrubber/scanner for anonymised exports."""
+"""Data leaving the jurisdiction: transfer approvals, the one export gate and its log,
+and the scrubber and scanner for anonymised exports."""

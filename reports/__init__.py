@@ -1,1 +1,2 @@
-"""Custody reports for auditors and regulators: built in the background, signed manifests, logged downloads."""
+"""Custody reports for auditors and regulators: built in the background, signed manifests,
+logged downloads."""
