@@ -22,6 +22,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from core.errors import DomainError
+from crossborder.errors import CrossBorderRefused
 from custody.events.models import BundleExport, CustodyEvent
 from custody.lots.models import MaterialLot
 from custody.merkle import inclusion_ranges, range_hashes
@@ -41,6 +42,7 @@ from passport.snapshots.services import read_raw_telemetry
 FORMAT = "voltrace.custody-bundle/1"
 BATCH = 500
 PAYLOAD_PURPOSE = "Verification bundle export (custody chain with signed BMS snapshots)"
+WITHHELD = "withheld"  # a battery whose payloads the cross-border gate refused to this reader
 
 
 def iso(moment: datetime | None) -> str | None:
@@ -213,8 +215,11 @@ def _snapshots(hashes: set[str], *, reader: Any, key_ids: set[int], tiers: dict[
                 if tier == AUTHORITY:
                     try:
                         payload = read_raw_telemetry(
-                            user=reader, snapshot=snapshot, purpose=PAYLOAD_PURPOSE
+                            user=reader, snapshot=snapshot, purpose=PAYLOAD_PURPOSE, channel="bundle"
                         ).payload
+                    except CrossBorderRefused:
+                        # A reader abroad without an approval: withheld, refusal logged once per battery.
+                        tiers[snapshot.battery_id] = WITHHELD
                     except DomainError:
                         payload = None  # refused or shredded: the refusal is logged, the payload withheld
             item = {
@@ -337,7 +342,12 @@ def _licences(facility_ids: set[int]) -> Iterator[str]:
 def iter_bundle(
     prepared: PreparedBundle, *, reader: Any = None, generated_at: datetime | None = None
 ) -> Iterator[str]:
-    """The bundle as text chunks; `reader` (a user) decides, per battery, whether payloads are included."""
+    """The bundle as text chunks; `reader` (a user) decides, per battery, whether payloads are included.
+
+    Payloads go only to authorities of the battery's jurisdiction, through `read_raw_telemetry`, so a
+    reader outside the data's jurisdiction also needs a transfer approval (crossborder.gate, channel
+    "bundle"); without one the battery's payloads are withheld and the refusal is logged once.
+    Stream it outside transaction.atomic (the gate commits its log rows)."""
     signer = log_signer()
     scope = {**prepared.scope.describe(), "events": prepared.event_count}
     head = {

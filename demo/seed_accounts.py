@@ -17,6 +17,7 @@ ORGANISATIONS: dict[str, tuple[str, str, str]] = {
     "Lingnan Renew Materials Guangdong": (Organisation.Kind.RECYCLER, "CN", "recycler2"),
     "SecondVolt Energy Storage Shenzhen": (Organisation.Kind.SECOND_LIFE, "CN", "secondlife"),
     "Rhein Storage GmbH": (Organisation.Kind.BUYER, "DE", "buyer"),
+    "Seconde Vie Énergie SAS": (Organisation.Kind.SECOND_LIFE, "FR", "secondlife-fr"),
     "National Battery Evaluation Institute (demo)": (Organisation.Kind.TEST_LAB, "CN", "lab"),
     "Ledger Audit Partners": (Organisation.Kind.AUDITOR, "CN", "auditor"),
     "Provincial MIIT Office (demo)": (Organisation.Kind.REGULATOR, "CN", "regulator"),

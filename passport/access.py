@@ -40,6 +40,13 @@ def jurisdictions_of(battery: Battery) -> set[str]:
     return {battery.oem.country, battery.current_custodian.country}
 
 
+def data_jurisdiction_of(battery: Battery) -> str:
+    """The country whose rules govern the battery's telemetry and personal data: that of its current
+    custodian, the organisation holding the data. Sending it to anyone outside that country goes through
+    crossborder.gate (DESIGN.md, "Data leaving the jurisdiction")."""
+    return battery.current_custodian.country
+
+
 def has_legitimate_interest(
     battery: Battery, organisation: Organisation, *, at: datetime | None = None
 ) -> bool:

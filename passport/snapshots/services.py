@@ -21,6 +21,9 @@ from core import signing
 from core.canonical import canonicalize, sha256_hex
 from core.envelope import DecryptionError, SealedBox, keyring, open_box, rewrap
 from core.errors import Conflict, DomainError, InvalidInput, NotPermitted
+from crossborder import gate
+from crossborder.errors import CrossBorderRefused
+from crossborder.models import DataClass
 from passport import access, codes
 from passport.attributes import AUTHORITY
 from passport.models import Battery, DeviceKey
@@ -74,13 +77,18 @@ class RawTelemetry:
     access: TelemetryAccessLog
 
 
-def read_raw_telemetry(*, user: User, snapshot: Snapshot, purpose: str) -> RawTelemetry:
+def read_raw_telemetry(
+    *, user: User, snapshot: Snapshot, purpose: str, channel: str = "api_read"
+) -> RawTelemetry:
     """Decrypt a snapshot's whole payload (vehicle block included) for an auditor or regulator.
 
     Every call writes a `TelemetryAccessLog` row, refusals included (with the reason), committed even
     when the read is refused. Only members of an auditor or regulator organisation whose tier for the
     battery is "authority" (its jurisdiction) may read; a platform administrator outside such an
-    organisation may not.
+    organisation may not. A reader outside the data's jurisdiction (`access.data_jurisdiction_of`, the
+    custodian's country: e.g. a regulator of the OEM's country abroad) also needs the cross-border
+    gate's approval for telemetry and personal data; `channel` names the path in the export log.
+    Call it outside transaction.atomic (the gate requires it for its log).
     """
     purpose = (purpose or "").strip()
     organisation = _organisation_of(user)
@@ -109,6 +117,20 @@ def read_raw_telemetry(*, user: User, snapshot: Snapshot, purpose: str) -> RawTe
             % {"date": f"{snapshot.shredded_at:%Y-%m-%d}"},
             code="PAYLOAD_SHREDDED",
         )
+    elif organisation.country != access.data_jurisdiction_of(battery):
+        try:
+            gate.authorise(
+                user=user,
+                recipient=organisation,
+                holder=battery.current_custodian,
+                data_classes=[DataClass.TELEMETRY, DataClass.PERSONAL],  # the payload has the vehicle block
+                data_jurisdiction=access.data_jurisdiction_of(battery),
+                channel=channel,
+                subject=f"{battery.code} snapshot {snapshot.payload_hash[:16]}",
+                purpose=purpose,
+            )
+        except CrossBorderRefused as error:
+            refusal = error
     payload: dict[str, Any] | None = None
     canonical = b""
     if refusal is None:
