@@ -8,6 +8,7 @@ from django.contrib import admin
 from django.http import HttpRequest
 
 from custody.events.models import BundleExport, CustodyEvent
+from custody.history.models import HistoryDelivery, HistoryRequest
 from custody.intake.models import IntakeImport
 from custody.lots.models import MaterialLot
 from custody.transfers.models import Transfer
@@ -69,3 +70,17 @@ class IntakeImportAdmin(ReadOnlyAdmin):
 class BundleExportAdmin(ReadOnlyAdmin):
     list_display = ["created_at", "channel", "requested_by", "organisation", "tier"]
     list_select_related = ["requested_by", "organisation"]
+
+
+@admin.register(HistoryRequest)
+class HistoryRequestAdmin(ReadOnlyAdmin):
+    list_display = ["id", "battery", "requester", "custodian", "status", "created_at", "decided_at"]
+    list_filter = ["status"]
+    list_select_related = ["battery", "requester", "custodian"]
+    search_fields = ["battery__code", "requester__name"]
+
+
+@admin.register(HistoryDelivery)
+class HistoryDeliveryAdmin(ReadOnlyAdmin):
+    list_display = ["delivered_at", "request", "organisation", "cross_border", "payload_sha256"]
+    list_select_related = ["organisation"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from custody.events.models import BundleExport, CustodyEvent, EventInput, EventSnapshot, EventType
+from custody.history.models import HistoryDelivery, HistoryRequest, HistoryRequestEvent
 from custody.intake.models import IntakeImport
 from custody.lots.models import Material, MaterialLot
 from custody.transfers.models import Transfer
@@ -24,6 +25,9 @@ __all__ = [
     "EventInput",
     "EventSnapshot",
     "EventType",
+    "HistoryDelivery",
+    "HistoryRequest",
+    "HistoryRequestEvent",
     "IntakeImport",
     "LogLeaf",
     "LogNode",

@@ -23,6 +23,7 @@ def _panel(user: Any) -> dict[str, Any]:
 
 def register() -> None:
     register_nav(NavItem(_("Custody"), "custody:home", order=35, visible=_member))
+    register_nav(NavItem(_("History requests"), "custody:history-requests", order=39, visible=_member))
     register_panel(
         DashboardPanel(
             "custody/panels/custody.html",

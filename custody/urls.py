@@ -1,6 +1,7 @@
 from django.urls import path, re_path
 
 from custody import views
+from custody.history import views as history_views
 
 app_name = "custody"
 urlpatterns = [
@@ -16,6 +17,20 @@ urlpatterns = [
     path("custody/lots/<str:code>/", views.lot_manage, name="lot-manage"),
     path("custody/lots/<str:code>/<str:step>/", views.lot_step, name="lot-step"),
     path("custody/audit/", views.audit_runs, name="audit"),
+    path("custody/history-requests/", history_views.history_requests, name="history-requests"),
+    path(
+        "custody/history-requests/new/", history_views.history_request_create, name="history-request-create"
+    ),
+    path(
+        "custody/history-requests/<int:pk>/download/",
+        history_views.history_request_download,
+        name="history-request-download",
+    ),
+    path(
+        "custody/history-requests/<int:pk>/<str:action>/",
+        history_views.history_request_decide,
+        name="history-request-decide",
+    ),
     path("batteries/<str:code>/timeline", views.timeline, name="timeline"),
     path("lots/<str:code>", views.lot_page, name="lot-page"),
     re_path(r"^lots/(?P<code>[^/]+)/qr\.(?P<fmt>svg|png)$", views.lot_qr, name="lot-qr"),

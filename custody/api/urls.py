@@ -1,4 +1,4 @@
-from django.urls import path
+from django.urls import include, path
 
 from custody.api import views
 
@@ -18,4 +18,5 @@ urlpatterns = [
     path("lots/<str:code>/trace", views.LotTraceApi.as_view(), name="lot-trace"),
     path("intake-imports/", views.IntakeImportCreateApi.as_view(), name="intake-import-create"),
     path("intake-imports/<int:pk>/", views.IntakeImportDetailApi.as_view(), name="intake-import-detail"),
+    path("", include("custody.history.api.urls")),
 ]
