@@ -7,7 +7,10 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError
 
 from core.errors import DomainError
+from core.jobs import run_job
 from passport.snapshots import services
+
+ROTATION_JOB = "passport.rotate_keys"
 
 
 class Command(BaseCommand):
@@ -25,9 +28,14 @@ class Command(BaseCommand):
             self.stdout.write(f"  {counts['rotated']} re-wrapped (up to id {counts['last_id']})")
 
         try:
-            counts = services.rotate_keys(batch_size=options["batch_size"], progress=progress)
+            # Recorded as a JobRun, so the compliance checklist can tell when keys were last rotated.
+            run = run_job(
+                ROTATION_JOB,
+                lambda: services.rotate_keys(batch_size=options["batch_size"], progress=progress),
+            )
         except DomainError as error:
             raise CommandError(str(error.message)) from None
+        counts = run.counts
         self.stdout.write(
             self.style.SUCCESS(
                 f"Re-wrapped {counts['rotated']} data keys under {counts['current_kek']} in "

@@ -1,0 +1,1 @@
+"""The five points, one module each; each has `evaluate(scope, at) -> Point` reading real rows."""
