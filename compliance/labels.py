@@ -38,7 +38,7 @@ FIGURE_LABELS = {
     "shredded_before_retention_end": gettext_lazy("Shredded before retention ended"),
     "retention_shorter_than_minimum": gettext_lazy("Retention shorter than 8 years"),
     "retention_years_setting": gettext_lazy("Retention setting (years)"),
-    "packs_in_use": gettext_lazy("Packs past registration"),
+    "packs_in_use": gettext_lazy("Packs in use (past registration)"),
     "packs_without_bms_data": gettext_lazy("Packs without BMS data"),
     "grace_hours": gettext_lazy("Shredding grace (hours)"),
     "retention_job_last_run": gettext_lazy("Retention job last run"),

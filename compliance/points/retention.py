@@ -137,7 +137,7 @@ def evaluate(scope: Scope, at: datetime) -> Point:
         )
     if packs["without"]:
         findings.append(
-            _("Packs past registration with no BMS data on record: %(count)d of %(packs)d.")
+            _("Packs in use with no BMS data on record: %(count)d of %(packs)d.")
             % {"count": packs["without"], "packs": packs["count"]}
         )
     if figures["overdue"] or figures["short"] or figures["premature"] or years < MIN_RETENTION_YEARS:
@@ -149,8 +149,8 @@ def evaluate(scope: Scope, at: datetime) -> Point:
     elif figures["late"] or packs["without"]:
         status, rule_code = AMBER, "RETENTION_ATTENTION"
         rule = _(
-            "Amber: retention holds, but some payloads were shredded late or some packs have no BMS data "
-            "on record."
+            "Amber: retention is respected, but some payloads were shredded late or some packs have no "
+            "BMS data on record."
         )
     else:
         status, rule_code = GREEN, "RETENTION_OK"

@@ -89,7 +89,7 @@ def _reason(value: Any) -> str:
         minimum=1,
         maximum=REASON_MAX_LENGTH,
         code="REASON_REQUIRED",
-        message=_("Give the reason for the decision; the buyer sees it."),
+        message=_("Give the reason for the decision; the requester sees it."),
     )
 
 
