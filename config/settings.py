@@ -286,6 +286,14 @@ SPECTACULAR_SETTINGS = {
         "LicenceEventKindEnum": "licensing.models.LicenceEvent.Kind",
         "BatteryStatusEnum": "passport.models.Battery.Status",
         "JobStatusEnum": "passport.models.Job.Status",
+        # compliance: the checklist's colours, scopes and point keys
+        "ChecklistStatusEnum": "compliance.checklist.STATUSES",
+        "ChecklistScopeEnum": "compliance.checklist.SCOPES",
+        "ChecklistPointKeyEnum": "compliance.checklist.POINT_KEYS",
+        # crossborder: approvals' legal bases and statuses, export log outcomes
+        "TransferApprovalBasisEnum": "crossborder.models.TransferApproval.Basis",
+        "TransferApprovalStatusEnum": "crossborder.models.TransferApproval.Status",
+        "ExportOutcomeEnum": "crossborder.models.ExportLogEntry.Outcome",
     },
 }
 
@@ -371,4 +379,13 @@ SNAPSHOT_UPLOAD_MAX_BYTES = env.int("SNAPSHOT_UPLOAD_MAX_BYTES", default=512 * 1
 CELERY_BEAT_SCHEDULE["passport-enforce-retention"] = {
     "task": "passport.enforce_retention",
     "schedule": crontab(hour=2, minute=30),
+}
+
+# Reports (reports app): the most batteries and lots one report may cover, how long built files are kept,
+# and the sweep (every 15 minutes) that deletes expired files and marks their reports expired.
+REPORT_MAX_SUBJECTS = env.int("REPORT_MAX_SUBJECTS", default=10_000)
+REPORT_TTL_HOURS = env.int("REPORT_TTL_HOURS", default=72)
+CELERY_BEAT_SCHEDULE["reports-expire"] = {
+    "task": "reports.expire_reports",
+    "schedule": timedelta(minutes=15),
 }

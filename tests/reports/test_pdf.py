@@ -1,0 +1,245 @@
+"""PDF reports for people: a cover and a page per battery and lot, rendered in chunks and streamed into
+one valid PDF, Chinese in an embedded CJK font, anonymised without codes, QR codes or exact times."""
+
+from __future__ import annotations
+
+import base64
+import io
+import re
+import shutil
+import subprocess
+from typing import Any
+
+import pytest
+from django.db import connection
+from django.template.loader import render_to_string
+from django.test.utils import CaptureQueriesContext
+from PIL import Image
+from pyzbar.pyzbar import decode
+
+from crossborder.scrub import pseudonym
+from custody import selectors, services
+from custody.lots.models import MaterialLot
+from custody.transparency.services import publish_checkpoint, sequence_pending
+from passport import qr
+from passport.models import Battery
+from reports.formats import pdf
+from reports.formats.base import ReportContext
+from reports.formats.pdf import module_png, renumber, write_pdf
+from tests.factories import gbt_code, licensed_facility
+
+pytestmark = pytest.mark.django_db
+
+MODULE = gbt_code("HNC", product_type="M", serial=2)
+
+
+@pytest.fixture
+def scope(registered_pack, recycler_operator, recycler_site, test_lab_org) -> dict[str, Any]:
+    """The pack taken in and graded, its module taken in and recycled into a lot of black mass."""
+    services.record_intake(by=recycler_operator, code=registered_pack.code, facility=recycler_site)
+    services.record_grading(
+        by=recycler_operator,
+        code=registered_pack.code,
+        facility=recycler_site,
+        grade="B",
+        method="x",
+        lab=test_lab_org,
+    )
+    services.record_intake(by=recycler_operator, code=MODULE, facility=recycler_site)
+    recycled = services.record_recycling(
+        by=recycler_operator,
+        facility=recycler_site,
+        inputs=[{"code": MODULE, "mass_kg": "80.000"}],
+        outputs=[{"material": "black_mass", "mass_kg": "72.000"}],
+        losses_kg="8.000",
+    )
+    lot = MaterialLot.objects.get(code=selectors.produced_from(recycled.event)[0]["code"])
+    module = Battery.objects.get(code=MODULE)
+    return {"pack": registered_pack, "module": module, "lot": lot, "site": recycler_site}
+
+
+def context(scope: dict[str, Any], **fields: Any) -> ReportContext:
+    return ReportContext(
+        battery_ids=[scope["pack"].pk, scope["module"].pk], lot_ids=[scope["lot"].pk], **fields
+    )
+
+
+def html_of(subjects: list[pdf.Subject]) -> str:
+    return render_to_string(
+        "reports/pdf/subjects.html", {"subjects": subjects, "first_page": 2, "title": "t"}
+    )
+
+
+def decoded(png: bytes) -> str:
+    """The text of a one-pixel-per-module QR image, scaled up for the decoder."""
+    image = Image.open(io.BytesIO(png)).convert("L")
+    return decode(image.resize((image.width * 8, image.height * 8), Image.Resampling.NEAREST))[
+        0
+    ].data.decode()
+
+
+def build(ctx: ReportContext) -> tuple[bytes, int]:
+    out = io.BytesIO()
+    pages = write_pdf(ctx, out)
+    return out.getvalue(), pages
+
+
+def check_pdf(data: bytes) -> int:
+    """A well-formed PDF: every xref entry points at its object, every reference resolves; its page count."""
+    assert data.startswith(b"%PDF-1.7\n")
+    start = int(re.search(rb"startxref\n(\d+)\n%%EOF\n$", data).group(1))
+    header = re.match(rb"xref\n0 (\d+)\n", data[start:])
+    assert header is not None
+    size = int(header.group(1))
+    table = data[start + header.end() : start + header.end() + 20 * size]
+    used: dict[int, int] = {}
+    for number in range(size):
+        entry = table[20 * number : 20 * number + 20]
+        offset, kind = int(entry[:10]), entry[17:18]
+        if kind == b"n":
+            assert data[offset:].startswith(b"%d 0 obj\n" % number), number
+            used[number] = offset
+    for offset in used.values():
+        end = data.index(b"endobj", offset)
+        head = data[offset:end].split(b"\nstream\n", 1)[0]
+        for reference in re.findall(rb"(?<![\w.(])(\d+) 0 R", head.split(b"\n", 1)[1]):
+            assert int(reference) in used, reference
+    trailer = re.search(rb"trailer\n<</Size (\d+) /Root (\d+) 0 R", data)
+    assert int(trailer.group(1)) == size
+    root = data[used[int(trailer.group(2))] :]
+    pages_object = int(re.match(rb"\d+ 0 obj\n<</Type /Catalog /Pages (\d+) 0 R", root).group(1))
+    return int(re.search(rb"/Count (\d+)>>", data[used[pages_object] :]).group(1))
+
+
+def font_names(data: bytes) -> set[str]:
+    """The embedded (subset) fonts: /BaseFont /ABCDEF+DejaVu-Sans."""
+    return {name.decode() for name in re.findall(rb"/BaseFont /[A-Z]{6}\+([^\s/>\]]+)", data)}
+
+
+def test_an_english_report_has_a_cover_and_a_page_per_subject(scope):
+    data, pages = build(context(scope))
+    assert pages == check_pdf(data) == 4  # the cover, two batteries and a lot
+    assert any(name.startswith("DejaVu-Sans") for name in font_names(data))
+    assert not any("WenQuanYi" in name for name in font_names(data))  # no Chinese text, no CJK font
+    assert b"/Lang <FEFF0065006E>" in data  # "en"
+
+
+def test_a_chinese_report_embeds_the_cjk_font(scope):
+    data, pages = build(context(scope, language="zh-hans"))
+    assert pages == check_pdf(data) == 4
+    assert any("WenQuanYi" in name for name in font_names(data))
+    assert b"/FontFile2" in data  # embedded, not merely named
+
+
+def test_each_battery_page_shows_its_qr_verdict_and_custody_steps(scope):
+    ctx = context(scope)
+    subjects = pdf.battery_subjects(ctx, [scope["pack"].pk], None)
+    (pack,) = subjects
+    assert pack.code == scope["pack"].code
+    assert [step.label for step in pack.steps] == ["registered", "taken in", "graded"]
+    intake = pack.steps[1]
+    assert intake.site == scope["site"].name
+    assert (intake.activity, intake.status) == ("Intake", "Active")
+    assert re.fullmatch(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2} \+08:00", intake.when)  # the plant's local time
+    assert [reason.name for reason in pack.verdict.reasons] == [
+        "origin",
+        "licensed_sites",
+        "bms_history",
+        "chain_intact",
+    ]
+    html = html_of(subjects)
+    assert scope["pack"].code in html
+    assert pack.verdict.label in html
+    assert "counter-reset: page 2;" in html
+    assert pack.qr.startswith("data:image/png;base64,")
+    assert decoded(base64.b64decode(pack.qr.split(",", 1)[1])) == qr.passport_url(scope["pack"].code)
+
+
+def test_an_anonymised_report_shows_no_code_qr_or_time_of_day(scope):
+    ctx = context(scope, anonymised=True)
+    subjects = pdf.battery_subjects(ctx, [scope["pack"].pk, scope["module"].pk], pseudonym)
+    assert [subject.code for subject in subjects] == [pseudonym(scope["pack"].code), pseudonym(MODULE)]
+    assert all(subject.qr is None for subject in subjects)
+    assert all(
+        re.fullmatch(r"\d{4}-\d{2}-\d{2}", step.when) for subject in subjects for step in subject.steps
+    )
+    html = html_of(subjects)
+    assert scope["pack"].code not in html
+    assert MODULE not in html
+    assert "Production date" not in html
+    data, pages = build(ctx)
+    assert pages == check_pdf(data) == 4
+
+
+def test_the_cover_names_the_checkpoint_that_covers_every_event(scope, auditor):
+    ctx = context(scope, user=auditor)
+    cover = pdf.cover_context(ctx, scope["pack"].registered_at)
+    assert cover["checkpoint"] is None  # nothing sequenced yet
+    assert cover["events"] == 3 + 3 + 1
+    assert cover["logged"] == 0
+    sequence_pending()
+    publish_checkpoint()
+    cover = pdf.cover_context(ctx, scope["pack"].registered_at)
+    assert cover["logged"] == cover["events"] == 7
+    assert cover["checkpoint"] is not None
+    assert cover["checkpoint"].tree_size >= 7
+    assert auditor.username in cover["requester"] or auditor.get_full_name() in cover["requester"]
+    html = render_to_string("reports/pdf/cover.html", {**cover, "title": "t"})
+    assert cover["checkpoint"].note in html
+
+
+def test_chunks_are_streamed_into_one_pdf_and_each_subject_ticks(scope, monkeypatch):
+    ticks: list[int] = []
+    monkeypatch.setattr(pdf, "CHUNK", 1)
+    data, pages = build(context(scope, tick=ticks.append))
+    assert pages == check_pdf(data) == 4
+    assert ticks == [1, 2, 3]
+    if shutil.which("pdftotext"):  # poppler reads the concatenated file, page numbers run on across chunks
+        text = subprocess.run(["pdftotext", "-", "-"], input=data, capture_output=True, check=True).stdout
+        footers = re.findall(r"Custody report · Voltrace · (\d+)", text.decode("utf-8"))
+        assert footers == ["1", "2", "3", "4"]
+
+
+def test_a_chunk_reads_its_batteries_with_a_fixed_number_of_queries_besides_the_verdict(
+    registered_pack, recycler_operator, recycler_site
+):
+    for battery in Battery.objects.all():  # the pack and its two modules, each taken in at a licensed site
+        services.record_intake(by=recycler_operator, code=battery.code, facility=recycler_site)
+    ids = list(Battery.objects.order_by("pk").values_list("pk", flat=True))
+    ctx = ReportContext(battery_ids=ids)
+    pdf.battery_subjects(ctx, ids, None)  # the QR images are drawn and cached once
+    with CaptureQueriesContext(connection) as one:
+        pdf.battery_subjects(ctx, ids[:1], None)
+    with CaptureQueriesContext(connection) as three:
+        pdf.battery_subjects(ctx, ids, None)
+    # Batteries, events, revocations; then the verdict's custody facts (one query a battery, by its
+    # contract; none of these batteries has a BMS snapshot, which would cost one more).
+    assert len(one.captured_queries) == 3 + 1
+    assert len(three.captured_queries) == 3 + 3
+
+
+def test_renumbering_moves_references_and_leaves_strings_alone():
+    data = b"<</Font <</F1 5 0 R>> /T (a (1 0 R) \\) 2 0 R) /H <31203020> /Kids [7 0 R 12 0 R] /M [1 0 0 1]>>"
+    assert renumber(data, 10) == (
+        b"<</Font <</F1 15 0 R>> /T (a (1 0 R) \\) 2 0 R) /H <31203020> /Kids [17 0 R 22 0 R] /M [1 0 0 1]>>"
+    )
+
+
+def test_the_module_image_is_the_passport_symbol(db):
+    url = "https://passport.test/p/HNCPBAB1234567T2M0000001"
+    png = module_png(qr.render_svg(url, "caption"))
+    image = Image.open(io.BytesIO(png))
+    assert image.size == (len(qr._matrix(url)),) * 2
+    assert (
+        decode(image.convert("L").resize((image.width * 8,) * 2, Image.Resampling.NEAREST))[0].data.decode()
+        == url
+    )
+    assert module_png(b"<svg>not ours</svg>") is None
+
+
+def test_a_chinese_site_name_renders_in_an_english_report(recycler_org, recycler_operator, registered_pack):
+    site = licensed_facility(recycler_org, name="赣州回收工厂")
+    services.record_intake(by=recycler_operator, code=registered_pack.code, facility=site)
+    data, pages = build(ReportContext(battery_ids=[registered_pack.pk]))
+    assert pages == check_pdf(data) == 2
+    assert any("WenQuanYi" in name for name in font_names(data))
