@@ -1,19 +1,13 @@
 """The checklist as a compliance report: signed canonical JSON for machines, a PDF for people.
 
-JSON: `{"report": {...}, "signature": {...}}`, serialised as RFC 8785 canonical JSON. `report` holds
-`format` ("voltrace.compliance-report/1"), `generated_at`, the thresholds in force and the checklist
-(scope, organisation, facility, overall status, the five points with figures, findings, evidence
-links). It is signed the way the transparency log signs its checkpoints: with the platform's Ed25519
-log key (`custody.transparency.keys.log_signer`, `LOG_SIGNING_KEY` under the key name `LOG_ORIGIN`),
-as a C2SP signed note whose text is
-
-    voltrace.compliance-report/1
-    sha256 <hex SHA-256 of the canonical bytes of "report">
-
-`signature.note` is that signed note and `signature.vkey` the log's verifier key, also published at
-`/api/v1/log/public-key`. To verify: canonicalise `report` (RFC 8785), hash it, compare with the note
-text, and check the note with the log key obtained independently (e.g.
-`custody.checkpoint.verify_note(note, [parse_vkey(vkey)])`, standard library and `cryptography` only).
+JSON: RFC 8785 canonical JSON of `{"format": "voltrace.compliance-report/1", "generated_at", "language",
+"thresholds", "checklist", "signature"}`: the thresholds in force and the checklist (scope,
+organisation, facility, overall status, the five points with figures, findings, evidence links), signed
+with the platform's Ed25519 log key (`custody.transparency.keys.sign_with_log_key`: `LOG_SIGNING_KEY`
+under the key name `LOG_ORIGIN`, the key that signs checkpoints) by the rule every signed document
+follows (`custody.signed_document`): the signature covers the RFC 8785 canonical bytes of the document
+without `signature`. To verify, take the log key independently from `/api/v1/log/public-key` and call
+`verify_report(document, vkey)` (standard library and `cryptography` underneath).
 
 PDF: WeasyPrint from templates/compliance/report_pdf.html; Chinese renders with the embedded
 WenQuanYi Micro Hei font (fonts-wqy-microhei). The PDF is for reading; the signed JSON is the record.
@@ -23,7 +17,6 @@ with the selection, go to a worker instead).
 
 from __future__ import annotations
 
-import hashlib
 from typing import Any
 
 from django.conf import settings
@@ -34,8 +27,9 @@ from django.utils.translation import get_language
 from compliance import thresholds
 from compliance.checklist import Checklist
 from core.canonical import canonicalize
-from custody.checkpoint import NoteError, parse_note, parse_vkey, verify_note
-from custody.transparency.keys import log_signer
+from custody.checkpoint import VerifierKey
+from custody.signed_document import verify_document
+from custody.transparency.keys import log_signer, sign_with_log_key
 
 FORMAT = "voltrace.compliance-report/1"
 
@@ -60,27 +54,9 @@ def report_body(checklist: Checklist) -> dict[str, Any]:
     }
 
 
-def note_text(digest_hex: str) -> str:
-    """The text of the signed note for a report whose canonical bytes hash to `digest_hex`."""
-    return f"{FORMAT}\nsha256 {digest_hex}\n"
-
-
 def signed_report(checklist: Checklist) -> dict[str, Any]:
-    """The report and its signature by the platform's log key."""
-    body = report_body(checklist)
-    digest = hashlib.sha256(canonicalize(body)).hexdigest()
-    signer = log_signer()
-    return {
-        "report": body,
-        "signature": {
-            "alg": "Ed25519",
-            "scheme": "c2sp-signed-note",
-            "key_name": signer.name,
-            "vkey": signer.verifier.vkey,
-            "sha256": digest,
-            "note": signer.sign(note_text(digest)),
-        },
-    }
+    """The report with its signature by the platform's log key."""
+    return sign_with_log_key(report_body(checklist))
 
 
 def report_json(checklist: Checklist) -> bytes:
@@ -88,17 +64,10 @@ def report_json(checklist: Checklist) -> bytes:
     return canonicalize(signed_report(checklist))
 
 
-def verify_report(document: dict[str, Any], vkey: str) -> bool:
-    """Whether `document` (a signed report) is intact and signed by the log key `vkey`."""
-    try:
-        digest = hashlib.sha256(canonicalize(document["report"])).hexdigest()
-        note = parse_note(document["signature"]["note"])
-        if note.text != note_text(digest):
-            return False
-        verify_note(note, [parse_vkey(vkey)])
-    except (KeyError, TypeError, NoteError):
-        return False
-    return True
+def verify_report(document: Any, vkey: str | VerifierKey) -> None:
+    """Raise `custody.signed_document.SignedDocumentError` unless `document` is a compliance report
+    signed by the log key `vkey` and unchanged since."""
+    verify_document(document, vkey, kind=FORMAT)
 
 
 def report_pdf(checklist: Checklist) -> bytes:

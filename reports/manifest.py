@@ -3,21 +3,19 @@
     python -m reports.manifest MANIFEST.json --log-key KEY [--dir FOLDER]
 
 A manifest names a report's files with their size and SHA-256 and is signed with the platform's log
-key (the Ed25519 key that signs transparency-log checkpoints). The signature covers the RFC 8785
-canonical bytes of the manifest without its `signature` member. KEY is the log's C2SP verifier key
-(`<name>+<hex key ID>+<base64>`, published with every checkpoint) or a file holding it; the check also
-reads each listed file from FOLDER (default: the manifest's folder) and compares size and SHA-256.
-Exit status 0 when everything matches, 1 otherwise.
+key (the Ed25519 key that signs transparency-log checkpoints) by the rule every signed document follows
+(`custody.signed_document`): the signature covers the RFC 8785 canonical bytes of the manifest without
+its `signature` member. KEY is the log's C2SP verifier key (`<name>+<hex key ID>+<base64>`, published
+with every checkpoint) or a file holding it; the check also reads each listed file from FOLDER (default:
+the manifest's folder) and compares size and SHA-256. Exit status 0 when everything matches, 1 otherwise.
 
-Only the standard library, `cryptography` and two pure modules (`core.canonical`, `custody.checkpoint`)
-are imported: no Django, no database.
+Only the standard library, `cryptography` and three pure modules (`core.canonical`, `custody.checkpoint`,
+`custody.signed_document`) are imported: no Django, no database.
 """
 
 from __future__ import annotations
 
 import argparse
-import base64
-import binascii
 import hashlib
 import json
 import sys
@@ -25,71 +23,21 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
-
-from core.canonical import canonicalize
-from custody.checkpoint import NoteError, VerifierKey, parse_vkey
+from custody.signed_document import SignedDocumentError, verify_document
 
 FORMAT = "voltrace.report-manifest/1"
-ALGORITHM = "Ed25519"
 
 
 class ManifestError(ValueError):
     """The manifest is malformed, its signature does not verify, or a file does not match it."""
 
 
-def signed_bytes(manifest: dict[str, Any]) -> bytes:
-    """What the signature covers: the RFC 8785 bytes of the manifest without its `signature`."""
-    return canonicalize({name: value for name, value in manifest.items() if name != "signature"})
-
-
-def sign_manifest(
-    body: dict[str, Any], *, private_key: Ed25519PrivateKey, key: VerifierKey
-) -> dict[str, Any]:
-    """The manifest with its `signature` member: the key that signed and the signature over the body."""
-    signature = private_key.sign(signed_bytes(body))
-    return {
-        **body,
-        "signature": {
-            "alg": ALGORITHM,
-            "key_name": key.name,
-            "key_id": key.key_id.hex(),
-            "vkey": key.vkey,
-            "public_key_b64": base64.b64encode(key.public_key).decode("ascii"),
-            "value": base64.b64encode(signature).decode("ascii"),
-        },
-    }
-
-
-def _decode(text: Any, what: str) -> bytes:
-    if not isinstance(text, str):
-        raise ManifestError(f"{what} must be base64 text")
-    try:
-        return base64.b64decode(text.encode("ascii"), validate=True)
-    except (binascii.Error, UnicodeEncodeError, ValueError):
-        raise ManifestError(f"{what} is not valid base64") from None
-
-
 def verify_signature(manifest: dict[str, Any], log_key: str) -> None:
     """Raise ManifestError unless the manifest is signed by the log key given (a C2SP verifier key)."""
     try:
-        trusted = parse_vkey(log_key)
-    except NoteError as exc:
-        raise ManifestError(f"the log key is not a C2SP verifier key: {exc}") from None
-    if manifest.get("format") != FORMAT:
-        raise ManifestError(f"not a report manifest (format {manifest.get('format')!r}, expected {FORMAT})")
-    signature = manifest.get("signature")
-    if not isinstance(signature, dict) or signature.get("alg") != ALGORITHM:
-        raise ManifestError("the manifest has no Ed25519 signature")
-    public_key = _decode(signature.get("public_key_b64"), "signature.public_key_b64")
-    if public_key != trusted.public_key:
-        raise ManifestError("the manifest was signed by another key than the log key given")
-    value = _decode(signature.get("value"), "signature.value")
-    try:
-        Ed25519PublicKey.from_public_bytes(public_key).verify(value, signed_bytes(manifest))
-    except (InvalidSignature, ValueError):
-        raise ManifestError("the signature does not verify: the manifest was changed or not signed") from None
+        verify_document(manifest, log_key, kind=FORMAT)
+    except SignedDocumentError as problem:
+        raise ManifestError(str(problem)) from None
 
 
 def verify_files(manifest: dict[str, Any], folder: Path) -> int:

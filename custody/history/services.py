@@ -20,20 +20,19 @@ import io
 from dataclasses import dataclass
 from typing import Any
 
-from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from accounts.models import Membership, Notification, Organisation
 from accounts.notifications import notify_organisation
-from core import signing
 from core.errors import Conflict, DomainError, InvalidInput, NotFound, NotPermitted
 from crossborder import gate, scanner, scrub
 from custody.errors import CustodyError, NotCustodian
 from custody.history import selectors
-from custody.history.document import SignedHistory, sign_history
+from custody.history.document import SignedHistory, history_body
 from custody.history.models import HistoryDelivery, HistoryRequest, HistoryRequestEvent
+from custody.transparency.keys import sign_with_log_key
 from passport import access, codes
 from passport.models import Battery
 
@@ -326,10 +325,6 @@ def _record_refusal(
         )
 
 
-def _log_signer() -> tuple[Any, str]:
-    return signing.private_key_from_seed_b64(settings.LOG_SIGNING_KEY), settings.LOG_ORIGIN
-
-
 def _scrubbed(payload: dict[str, Any], battery: Battery) -> dict[str, Any]:
     """The anonymiser's pass: vehicle, owner and location fields and free-text notes go, identifiers in
     any other text are removed, timestamps are coarsened to the day and battery codes replaced by their
@@ -364,8 +359,7 @@ def deliver_history(*, by: Any, request: HistoryRequest | int) -> DeliveredHisto
     try:
         cleared = gate.authorise(**common)
         payload = _scrubbed(selectors.history_payload(request=found, data_jurisdiction=jurisdiction), battery)
-        key, key_name = _log_signer()
-        signed = sign_history(payload, key, key_name=key_name)
+        signed = SignedHistory.of(sign_with_log_key(history_body(payload)))
         released = scanner.release(path=io.BytesIO(signed.content), approval=cleared.approval, **common)
     except DomainError as refusal:
         _record_refusal(found, organisation, by, refusal)

@@ -26,15 +26,13 @@ from django.utils import timezone, translation
 from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext as _
 
-from core import signing
 from core.errors import DomainError
 from crossborder import scanner
 from custody.bundle import iso
-from custody.transparency.keys import log_signer
+from custody.transparency.keys import sign_with_log_key
 from reports.formats.base import ReportCancelled, ReportContext
 from reports.formats.registry import FormatSpec, get_format
 from reports.manifest import FORMAT as MANIFEST_FORMAT
-from reports.manifest import sign_manifest
 from reports.models import Report, ReportFile
 
 logger = logging.getLogger(__name__)
@@ -161,9 +159,7 @@ def manifest_body(
 
 def signed_manifest(body: dict[str, Any]) -> dict[str, Any]:
     """The body signed with the platform's log key (the key that signs the log's checkpoints)."""
-    signer = log_signer()
-    private_key = signing.private_key_from_seed_b64(settings.LOG_SIGNING_KEY)
-    return sign_manifest(body, private_key=private_key, key=signer.verifier)
+    return sign_with_log_key(body)
 
 
 def _release(report: Report, path: Path) -> None:

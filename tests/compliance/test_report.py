@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import base64
 import copy
 import json
 import zlib
 
 import pytest
+import rfc8785
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from django.utils import translation
 
 from compliance import report, selectors
+from custody.checkpoint import NoteSigner
+from custody.signed_document import SignedDocumentError
+from custody.transparency.keys import sign_with_log_key
 from tests.factories import OrganisationFactory, licensed_facility
 
 pytestmark = pytest.mark.django_db
@@ -29,33 +35,47 @@ def log_vkey(client):
 def test_report_signature_verifies_with_the_published_log_key(client, checklist):
     document = json.loads(report.report_json(checklist))
     vkey = log_vkey(client)
-    assert document["report"]["format"] == "voltrace.compliance-report/1"
-    assert [point["number"] for point in document["report"]["checklist"]["points"]] == [1, 2, 3, 4, 5]
+    assert document["format"] == "voltrace.compliance-report/1"
+    assert [point["number"] for point in document["checklist"]["points"]] == [1, 2, 3, 4, 5]
     assert document["signature"]["vkey"] == vkey
-    assert report.verify_report(document, vkey)
+    report.verify_report(document, vkey)  # raises if changed or signed by another key
+
+
+def test_the_signature_covers_the_report_without_its_signature(client, checklist):
+    document = json.loads(report.report_json(checklist))
+    signature = document.pop("signature")
+    public_key = Ed25519PublicKey.from_public_bytes(base64.b64decode(signature["public_key_b64"]))
+    assert signature["public_key_b64"] == client.get("/api/v1/log/public-key").json()["public_key"]
+    public_key.verify(base64.b64decode(signature["value"]), rfc8785.dumps(document))  # raises if wrong
 
 
 def test_report_signature_fails_when_a_colour_is_changed(client, checklist):
     document = json.loads(report.report_json(checklist))
     tampered = copy.deepcopy(document)
-    tampered["report"]["checklist"]["points"][0]["status"] = (
-        "green" if document["report"]["checklist"]["points"][0]["status"] != "green" else "red"
-    )
-    assert not report.verify_report(tampered, log_vkey(client))
+    point = tampered["checklist"]["points"][0]
+    point["status"] = "green" if point["status"] != "green" else "red"
+    with pytest.raises(SignedDocumentError) as failed:
+        report.verify_report(tampered, log_vkey(client))
+    assert failed.value.code == "signature"
 
 
 def test_report_signature_fails_with_another_key(client, checklist):
-    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-
-    from custody.checkpoint import NoteSigner
-
     document = json.loads(report.report_json(checklist))
     other = NoteSigner(document["signature"]["key_name"], Ed25519PrivateKey.generate())
-    assert not report.verify_report(document, other.verifier.vkey)
+    with pytest.raises(SignedDocumentError) as failed:
+        report.verify_report(document, other.verifier.vkey)
+    assert failed.value.code == "other_key"
+
+
+def test_another_signed_document_is_not_a_compliance_report(client, checklist):
+    manifest = sign_with_log_key({"format": "voltrace.report-manifest/1", "files": []})
+    with pytest.raises(SignedDocumentError) as failed:
+        report.verify_report(manifest, log_vkey(client))
+    assert failed.value.code == "format"
 
 
 def test_report_json_carries_the_thresholds_and_generation_time(checklist):
-    body = json.loads(report.report_json(checklist))["report"]
+    body = json.loads(report.report_json(checklist))
     assert body["generated_at"].endswith("Z")
     assert body["thresholds"]["verified_share_green_pct"] == 99.0
     assert body["thresholds"]["activity_window_days"] == 90

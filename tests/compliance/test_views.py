@@ -7,8 +7,10 @@ import json
 import pytest
 from django.urls import reverse
 
+from compliance.report import verify_report
 from core.canonical import canonicalize
 from crossborder.models import ExportLogEntry
+from custody.transparency.keys import log_signer
 from tests.factories import licensed_facility
 
 pytestmark = pytest.mark.django_db
@@ -83,7 +85,8 @@ def test_json_report_download_is_canonical_signed_and_logged(client, regulator, 
     assert "attachment" in response["Content-Disposition"]
     document = json.loads(response.content)
     assert canonicalize(document) == response.content
-    assert document["report"]["checklist"]["organisation"]["id"] == recycler_org.pk
+    assert document["checklist"]["organisation"]["id"] == recycler_org.pk
+    verify_report(document, log_signer().verifier)  # raises if changed or signed by another key
     entry = ExportLogEntry.objects.get(channel="compliance_report")
     assert (entry.user, entry.data_classes, entry.data_jurisdiction, entry.outcome) == (
         regulator,

@@ -170,8 +170,8 @@ class HistoryRequestDownloadApi(APIView):
         responses={
             (200, "application/json"): OpenApiResponse(
                 response=OpenApiTypes.OBJECT,
-                description="{format, payload, signature, key, verification}: Ed25519 over the RFC 8785 "
-                "bytes of payload, by the log key of /api/v1/log/public-key.",
+                description="{format, payload, verification, signature}: Ed25519 over the RFC 8785 "
+                "bytes of the document without signature, by the log key of /api/v1/log/public-key.",
             ),
             **error_responses(403, 404, 409, 422),
         },
