@@ -3,7 +3,7 @@ export and offline verification of a 100,000-event bundle beside raw SHA-256 of 
 
 Run from the repository root: `.venv/bin/python bench/custody.py` (PostgreSQL server from
 BENCH_POSTGRES_URL, default postgres://postgres@127.0.0.1:5432). It creates its own scratch database
-`voltrace_bench_custody`, drops it at the end, and never touches another database.
+`voltrace_bench_custody` (or BENCH_DATABASE), drops it at the end, and never touches another database.
 
 1. Setup: an OEM registers BATTERIES batteries through `passport.services.register_batteries` (1,000 a
    call); each registration appends its `registered` event in the same transaction (rate printed).
@@ -12,7 +12,9 @@ BENCH_POSTGRES_URL, default postgres://postgres@127.0.0.1:5432). It creates its 
    site's licence check at the step's time (`licensing.ensure_permitted`), the event insert and its log
    leaf queued. One writer, then two (on disjoint batteries, two recyclers' sites), while a separate
    process runs the sequencer (`sequence_log`, what the Celery task does). Reports events/s committed and
-   the delay from the last commit to a signed checkpoint covering every event.
+   the delay from the last commit to a signed checkpoint covering every event. Beside them, the floor
+   measured in the same run: one- and two-process rates of transactions that insert one tiny row and
+   commit (the disk's flush latency bounds every path that commits once per event).
 3. Bundle: the rest of the batteries are taken in, then one bundle holds the chains of all of them
    (2 events each, 100,000 events): export time, then `custody.verify` (parse + every check) beside
    raw SHA-256 of the same bytes (every event body and its leaf hash) in the same run.
@@ -32,7 +34,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 SERVER_URL = os.environ.get("BENCH_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432").rstrip("/")
-DATABASE = "voltrace_bench_custody"
+DATABASE = os.environ.get("BENCH_DATABASE", "voltrace_bench_custody")
 os.environ["DATABASE_URL"] = f"{SERVER_URL}/{DATABASE}"
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.test_settings")
 
@@ -147,6 +149,38 @@ def writer(username: str, facility_id: int, serials: list[int], batch: int, star
     connection.close()
 
 
+def committer(rows: int, start: Any, done: Any) -> None:
+    """The machine's floor for one transaction per event: a one-row insert and its commit, nothing else."""
+    with psycopg.connect(os.environ["DATABASE_URL"]) as raw:
+        start.wait()
+        for value in range(rows):
+            raw.execute("INSERT INTO bench_commit (value) VALUES (%s)", [value])
+            raw.commit()
+    done.put(time.perf_counter())
+
+
+def commit_floor(processes: int, rows: int = 2_000) -> float:
+    """Commits per second of `processes` connections each committing one tiny row at a time."""
+    _admin_database("CREATE TABLE IF NOT EXISTS bench_commit (id bigserial PRIMARY KEY, value integer)")
+    context = multiprocessing.get_context("spawn")
+    start, done = context.Barrier(processes + 1), context.Queue()
+    workers = [context.Process(target=committer, args=(rows, start, done)) for _ in range(processes)]
+    for worker in workers:
+        worker.start()
+    start.wait()
+    began = time.perf_counter()
+    last = max(done.get() for _ in workers)
+    for worker in workers:
+        worker.join()
+    _admin_database("DROP TABLE bench_commit")
+    return processes * rows / (last - began)
+
+
+def _admin_database(sql: str) -> None:
+    with psycopg.connect(os.environ["DATABASE_URL"], autocommit=True) as raw:
+        raw.execute(sql)
+
+
 def sequencer(stop: Any) -> None:
     """What the Celery worker does after commits: sequence pending hashes, publish a checkpoint when due."""
     django.setup()
@@ -179,9 +213,8 @@ def append_phase(assignments: list[tuple[str, int, list[int]]], batch: int = 1) 
     checkpoint_at = None
     while checkpoint_at is None:
         if (
-            LogState.objects.get().tree_size >= target
-            and Checkpoint.objects.filter(tree_size__gte=target).exists()
-        ):
+            LogState.objects.values_list("tree_size", flat=True).first() or 0
+        ) >= target and Checkpoint.objects.filter(tree_size__gte=target).exists():
             checkpoint_at = time.perf_counter()
         time.sleep(0.01)
     last_commit = max(done.get() for _ in processes)
@@ -264,6 +297,12 @@ def main() -> None:
         (user_a, site_a), (user_b, site_b) = context["writers"]
         serials = iter(range(1, BATTERIES + 1))
         take = lambda count: [next(serials) for _ in range(count)]  # noqa: E731
+        floors = [commit_floor(processes) for processes in (1, 2)]
+        print(
+            "\nThe floor in this run, one-row transactions with nothing else in them (a commit per event "
+            f"is the limit of any per-event path): {floors[0]:,.0f}/s from one process, "
+            f"{floors[1]:,.0f}/s from two"
+        )
         print(
             "\nAppends of intakes through the service (row lock, state machine, licence check at the step's "
             "time, event, log leaf), a sequencer process running:"

@@ -4,21 +4,22 @@ Run from the repository root: `.venv/bin/python bench/scan.py` (PostgreSQL serve
 BENCH_POSTGRES_URL, default postgres://postgres@127.0.0.1:5432; Redis for the cache and rate limits
 from BENCH_REDIS_URL, default redis://127.0.0.1:6379/15, file cache if it is not reachable).
 
-It creates the scratch database `voltrace_bench_scan`, fills it with 100,000 batteries (20,000 packs
-with four modules each, one pack with 300 modules), starts gunicorn (2 gthread workers) on a loopback
-port, and drives it with `wrk` when installed, else with a Python thread pool (keep-alive, bounded in
-time). It prints, in one run:
+It creates the scratch database `voltrace_bench_scan` (or BENCH_DATABASE), fills it with 100,000 batteries
+(20,000 packs with four modules each, one pack with 300 modules), starts gunicorn (2 gthread workers) on a
+loopback port, and drives it with `wrk` when installed, else with a Python thread pool (keep-alive,
+bounded in time). It prints, in one run:
 
 1. p50/p99 latency and requests/s of a minimal Django view (`HttpResponse("ok")`), of a template page
    with one indexed query (PERFORMANCE.md's ceiling for the scan page), and of `/p/{code}`, anonymous,
    with the django-ratelimit check on: over 5,000 random batteries (nearly every page rendered from
    the database) and over 100 popular ones (served from the shared public rendering, 30 s);
 2. the queries one passport page makes, for a pack with 4 components and one with 300, anonymous and
-   as the OEM (legitimate-interest tier);
+   as the OEM (legitimate-interest tier), and for modules with 0, 10 and 50 custody events;
 3. QR images rendered per second (SVG, PNG) and served from the cache per second.
 
-Custody events and BMS snapshots do not exist in this version, so each battery has none; the query
-count above is what has to stay flat once they do. The database is dropped at the end.
+The seeded batteries have no custody events or BMS snapshots; the query count is also printed for three
+modules given 0, 10 and 50 custody events (it must not grow with the history). The database is dropped
+at the end.
 """
 
 from __future__ import annotations
@@ -42,7 +43,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 SERVER_URL = os.environ.get("BENCH_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432").rstrip("/")
 REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/15")
-DATABASE = "voltrace_bench_scan"
+DATABASE = os.environ.get("BENCH_DATABASE", "voltrace_bench_scan")
 PACKS = 20_000
 MODULES_PER_PACK = 4
 HEAVY_PACK_MODULES = 300
@@ -122,6 +123,7 @@ def _environment(workdir: Path, port: int) -> dict[str, str]:
         "SECRET_KEY": secrets.token_urlsafe(50),
         "KEY_ENCRYPTION_KEYS": "bench:" + base64.b64encode(secrets.token_bytes(32)).decode(),
         "LOG_SIGNING_KEY": base64.b64encode(secrets.token_bytes(32)).decode(),
+        "PSEUDONYM_KEY": base64.b64encode(secrets.token_bytes(32)).decode(),
         "PUBLIC_BASE_URL": f"http://127.0.0.1:{port}",
         "ALLOWED_HOSTS": "127.0.0.1,localhost,testserver",
         "SECURE_SSL_REDIRECT": "false",
@@ -236,6 +238,43 @@ def queries_per_page(fixtures: dict[str, object]) -> None:
             f"  queries per /p/ page ({label}): anonymous {counts[0]} "
             f"(then {len(shared.captured_queries)} while its rendering is shared), as the OEM {counts[1]}"
         )
+    # The same for custody histories of growing length (the chain is read in one query, whatever its size).
+    history = []
+    for serial, events in ((PACKS * MODULES_PER_PACK - 1, 0), (PACKS * MODULES_PER_PACK - 2, 10),
+                           (PACKS * MODULES_PER_PACK - 3, 50)):  # fmt: skip
+        code = _code("M", serial)
+        _append_history(code, events)
+        anonymous.get(f"/p/{code}")
+        selectors.forget_public_page(code)
+        with CaptureQueriesContext(connection) as queries:
+            assert anonymous.get(f"/p/{code}").status_code == 200
+        history.append(f"{events} events: {len(queries.captured_queries)}")
+    print(f"  queries per anonymous /p/ page by custody history: {', '.join(history)}")
+
+
+def _append_history(code: str, events: int) -> None:
+    """`events` custody events at the head of a module's chain, written as custody's bulk path writes
+    them (hash-chained, queued for the log)."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from custody.events.chain import Actor, build_event, chain_head, new_head, write_events
+    from custody.events.models import EventType
+    from passport.models import Battery
+
+    battery = Battery.objects.get(code=code)
+    actor = Actor(organisation=battery.oem, user=None)
+    head, built = chain_head(battery), []
+    start = timezone.now().replace(microsecond=0) - timedelta(days=events + 1)
+    for number in range(events):
+        event = build_event(
+            subject=battery, type=EventType.GRADED, actor=actor, occurred_at=start + timedelta(days=number),
+            head=head, data={"grade": "B", "method": "bench history", "number": number},
+        )  # fmt: skip
+        built.append(event)
+        head = new_head(event)
+    write_events(built)
 
 
 def qr_rates(code: str) -> None:
@@ -373,7 +412,9 @@ def main() -> None:
         print(f"== bench/scan.py: PostgreSQL {SERVER_URL}/{DATABASE}, cache {cache_kind}")
         call_command("migrate", verbosity=0)
         fixtures = seed()
-        print("  (no custody events or BMS snapshots exist yet: each battery has an empty history)")
+        print(
+            "  (the seeded batteries have no custody events or BMS snapshots; three modules get events below)"
+        )
         queries_per_page(fixtures)
         qr_rates(str(fixtures["light_pack"]))
         connections.close_all()

@@ -1,8 +1,8 @@
 """The transparency log on PostgreSQL: append throughput, checkpoint delay, proof cost at 10^4..10^6 leaves.
 
 Run from the repository root: `.venv/bin/python bench/tlog.py` (PostgreSQL server from DATABASE_URL, default
-postgres://postgres@127.0.0.1:5432/). It creates its own scratch database `voltrace_bench_tlog`, drops it at
-the end, and never touches another database.
+postgres://postgres@127.0.0.1:5432/). It creates its own scratch database `voltrace_bench_tlog` (or
+BENCH_DATABASE), drops it at the end, and never touches another database.
 
 1. Appends: writers commit one event hash per transaction through `enqueue_leaf` (as custody writers do)
    while a separate sequencer process runs `sequence_log` (the Celery task's service) in a loop; one writer
@@ -28,7 +28,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 SERVER_URL = os.environ.get("BENCH_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432").rstrip("/")
-DATABASE = "voltrace_bench_tlog"
+DATABASE = os.environ.get("BENCH_DATABASE", "voltrace_bench_tlog")
 os.environ["DATABASE_URL"] = f"{SERVER_URL}/{DATABASE}"
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.test_settings")
 

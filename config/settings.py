@@ -8,6 +8,7 @@ every secret must be provided and a missing one stops start-up naming the variab
 from __future__ import annotations
 
 import base64
+import os
 import secrets
 import sys
 from datetime import timedelta
@@ -107,6 +108,8 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    # Anonymous /p/{code} scans answered from their shared rendering, before sessions and locale.
+    "passport.fastpath.PublicPageMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -151,6 +154,9 @@ TEMPLATES = [
 DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'voltrace.sqlite3'}")}
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+# Hot paths (custody steps) prepare their few statements once per PostgreSQL connection; turn off behind
+# a connection pooler that does not keep prepared statements (pgbouncer in transaction mode before 1.21).
+PREPARED_HOT_STATEMENTS = env.bool("PREPARED_HOT_STATEMENTS", default=True)
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # WAL lets the web process, the worker and beat share one SQLite file without "database is locked".
     DATABASES["default"]["OPTIONS"] = {
@@ -385,6 +391,8 @@ CELERY_BEAT_SCHEDULE["passport-enforce-retention"] = {
 # and the sweep (every 15 minutes) that deletes expired files and marks their reports expired.
 REPORT_MAX_SUBJECTS = env.int("REPORT_MAX_SUBJECTS", default=10_000)
 REPORT_TTL_HOURS = env.int("REPORT_TTL_HOURS", default=72)
+# PDF reports: worker processes laying out pages in parallel (0: lay out in the report's own process).
+REPORT_PDF_PROCESSES = env.int("REPORT_PDF_PROCESSES", default=os.cpu_count() or 1)
 CELERY_BEAT_SCHEDULE["reports-expire"] = {
     "task": "reports.expire_reports",
     "schedule": timedelta(minutes=15),

@@ -58,6 +58,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from itertools import chain, repeat
+from json.encoder import c_make_encoder, encode_basestring  # type: ignore[attr-defined]
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -599,17 +600,72 @@ def _check_checkpoint(state: _State, trusted: _LogKey) -> None:
 # Event bodies: hashes and chains
 
 
-def _event_bytes(body: dict[str, Any]) -> bytes:
-    """RFC 8785 bytes of an event body: `core.canonical.canonicalize`, with a shortcut for the usual body.
+_BODY_FIELDS = frozenset(
+    {
+        "v", "type", "subject", "seq", "prev_hash", "occurred_at", "recorded_at", "actor", "actor_id",
+        "facility_id", "activity", "licence_id", "licence_status", "snapshots", "inputs", "data",
+    }
+)  # fmt: skip
+# The C encoder itself, made once (JSONEncoder.encode builds a new one on every call), with the
+# settings of _SORTED_ENCODER; None where the interpreter has no C JSON module.
+_C_SORTED_ENCODER = (
+    c_make_encoder(None, None, encode_basestring, None, ":", ",", True, False, False)
+    if c_make_encoder is not None
+    else None
+)
 
-    Event bodies hold strings, integers, booleans, nulls, objects and arrays under ASCII member names
-    (masses are decimal strings). For such a value the C JSON encoder, sorting keys by code point and
-    with ensure_ascii off, writes exactly RFC 8785: ASCII names sort alike by code point and by UTF-16
-    unit, strings are escaped as JCS escapes them, safe integers print alike. This walk proves those
-    conditions without copying the value (core's fast path copies it, to handle floats and other names);
-    anything else, a lone surrogate included (it fails the UTF-8 encoding), goes to `canonicalize`.
-    """
-    stack: list[Any] = [body]
+
+def _safe_integer(value: Any) -> bool:
+    return type(value) is int and -MAX_SAFE_INTEGER <= value <= MAX_SAFE_INTEGER
+
+
+def _usual_body(body: dict[str, Any]) -> bool:
+    """Whether a body has the usual members under the usual names, with JSON values the C encoder
+    writes as RFC 8785 does: then only containers inside `data` and `inputs` need the walk, which
+    costs more than these checks."""
+    if body.keys() != _BODY_FIELDS:
+        return False
+    subject, snapshots, inputs, data = body["subject"], body["snapshots"], body["inputs"], body["data"]
+    if type(subject) is not dict or subject.keys() != _SUBJECT_FIELDS or type(snapshots) is not list:
+        return False
+    if type(data) is not dict or type(inputs) is not list:
+        return False
+    if type(subject["kind"]) not in _SCALARS or type(subject["code"]) not in _SCALARS:
+        return False
+    for name in _INTEGER_FIELDS:
+        if not _safe_integer(body[name]):
+            return False
+    for name in _OPTIONAL_INTEGER_FIELDS:
+        value = body[name]
+        if value is not None and not _safe_integer(value):
+            return False
+    for name in _SCALAR_FIELDS:
+        if type(body[name]) not in _SCALARS:
+            return False
+    for item in snapshots:
+        if type(item) not in _SCALARS:
+            return False
+    if data:
+        try:
+            if not "".join(data).isascii():
+                return False
+        except TypeError:  # a member name that is not a string
+            return False
+        for value in data.values():
+            if type(value) not in _SCALARS and not _plain(value):
+                return False
+    return not inputs or _plain(inputs)
+
+
+_INTEGER_FIELDS = ("v", "seq", "actor_id")
+_OPTIONAL_INTEGER_FIELDS = ("facility_id", "licence_id")
+_SCALAR_FIELDS = ("type", "prev_hash", "occurred_at", "recorded_at", "actor", "activity", "licence_status")
+_SCALARS = frozenset({str, bool, type(None)})
+
+
+def _plain(value: Any) -> bool:
+    """Whether the C encoder, sorting keys, writes exactly RFC 8785 for this value (see _event_bytes)."""
+    stack: list[Any] = [value]
     pop, extend = stack.pop, stack.extend
     budget = _WALK_BUDGET  # an in-memory value may refer to itself; JSON never does
     while stack:
@@ -621,20 +677,40 @@ def _event_bytes(body: dict[str, Any]) -> bytes:
             budget -= len(value)
             try:
                 if not "".join(value).isascii() or budget < 0:
-                    return canonicalize(body)
+                    return False
             except TypeError:  # a member name that is not a string
-                return canonicalize(body)
+                return False
             extend(value.values())
         elif kind is list:
             budget -= len(value)
             if budget < 0:
-                return canonicalize(body)
+                return False
             extend(value)
         elif kind is not int or not -MAX_SAFE_INTEGER <= value <= MAX_SAFE_INTEGER:
-            return canonicalize(body)
+            return False
+    return True
+
+
+def _event_bytes(body: dict[str, Any]) -> bytes:
+    """RFC 8785 bytes of an event body: `core.canonical.canonicalize`, with a shortcut for the usual body.
+
+    Event bodies hold strings, integers, booleans, nulls, objects and arrays under ASCII member names
+    (masses are decimal strings). For such a value the C JSON encoder, sorting keys by code point and
+    with ensure_ascii off, writes exactly RFC 8785: ASCII names sort alike by code point and by UTF-16
+    unit, strings are escaped as JCS escapes them, safe integers print alike. A check of the usual
+    fields (or, for any other shape, a walk of the whole value) proves those conditions without copying
+    the value (core's fast path copies it, to handle floats and other names); anything else, a lone
+    surrogate included (it fails the UTF-8 encoding), goes to `canonicalize`.
+    """
+    if not (_usual_body(body) or _plain(body)):
+        return canonicalize(body)
     try:
-        return _SORTED_ENCODER.encode(body).encode("utf-8")
-    except (UnicodeEncodeError, ValueError, RecursionError):
+        if _C_SORTED_ENCODER is not None:
+            text = "".join(_C_SORTED_ENCODER(body, 0))
+        else:
+            text = _SORTED_ENCODER.encode(body)
+        return text.encode("utf-8")
+    except (UnicodeEncodeError, ValueError, RecursionError, TypeError):
         return canonicalize(body)
 
 

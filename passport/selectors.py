@@ -103,24 +103,27 @@ class Passport:
         return next((item.value for item in self.attributes if item.attribute.name == name), None)
 
 
-def _page_key(code: str, language: str) -> str:
+def public_page_key(code: str, language: str) -> str:
+    """The cache key of the shared anonymous rendering of `code`'s passport in `language`."""
     digest = hashlib.sha256(f"{settings.PUBLIC_BASE_URL}|{code}".encode()).hexdigest()
     return f"passport:page:{language}:{digest}"
 
 
-def cached_public_page(code: str) -> bytes | None:
-    """The public-tier page of `code` as rendered for anonymous readers in the current language, if fresh."""
-    return cache.get(_page_key(code, get_language()))
+def shared_public_page(code: str) -> tuple[bytes, dict[str, str]] | None:
+    """The shared anonymous rendering of `code` in the current language (body, headers), if fresh."""
+    return cache.get(public_page_key(code, get_language()))
 
 
-def cache_public_page(code: str, page: bytes) -> None:
-    # Anonymous pages carry nothing per reader (no CSRF token, no session), so one rendering serves all.
-    cache.set(_page_key(code, get_language()), page, timeout=settings.PASSPORT_PAGE_CACHE_SECONDS)
+def share_public_page(code: str, language: str, entry: tuple[bytes, dict[str, str]]) -> None:
+    """Keep a rendering for every anonymous reader (see `passport.fastpath`): the page as sent, with
+    the headers the middleware stack gave it. It carries nothing per reader (no CSRF token, no
+    session), so one rendering serves all."""
+    cache.set(public_page_key(code, language), entry, timeout=settings.PASSPORT_PAGE_CACHE_SECONDS)
 
 
 def forget_public_page(code: str) -> None:
     """Drop the shared public rendering of a passport (call when its public data or verdict changes)."""
-    cache.delete_many([_page_key(code, language) for language, _name in settings.LANGUAGES])
+    cache.delete_many([public_page_key(code, language) for language, _name in settings.LANGUAGES])
 
 
 def battery_for_passport(code: str) -> Battery | None:

@@ -15,6 +15,7 @@ from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy as _lazy
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -22,7 +23,7 @@ from django_ratelimit.decorators import ratelimit
 
 from accounts.models import Organisation
 from core.errors import DomainError
-from passport import codes, qr, selectors, services
+from passport import codes, fastpath, qr, ratelimits, selectors, services
 from passport.models import AccessGrant, Battery, LabelSheet, RegistrationImport
 
 
@@ -36,13 +37,6 @@ def _scan_rate(group: str, request: HttpRequest) -> str:
 def _render_passport(request: HttpRequest, code: str) -> HttpResponse:
     if getattr(request, "limited", False):
         return render(request, "passport/rate_limited.html", status=429)
-    anonymous = not request.user.is_authenticated
-    # Hot path: a shared page exists only under a canonical code, so a hit at its canonical address
-    # needs no parsing at all (parsing explains every segment and costs more than the cache lookup).
-    if anonymous and request.path == qr.passport_path(code):
-        page = selectors.cached_public_page(code)
-        if page is not None:
-            return _public_response(HttpResponse(page))
     try:
         parsed = codes.parse_code(code)
     except codes.CodeError as error:
@@ -56,19 +50,21 @@ def _render_passport(request: HttpRequest, code: str) -> HttpResponse:
     canonical = qr.passport_path(parsed.code)
     if request.path != canonical:
         return redirect(canonical, permanent=True)
-    # Anonymous scans all see the public tier: the whole page is shared for a few seconds (no query at all).
-    if anonymous and (page := selectors.cached_public_page(parsed.code)) is not None:
-        response = HttpResponse(page)
-    else:
-        battery = selectors.battery_for_passport(parsed.code)
-        if battery is None:
-            return render(request, "passport/not_registered.html", {"code": parsed.code}, status=404)
-        passport = selectors.passport_for(battery=battery, user=request.user)
-        response = render(
-            request, "passport/passport.html", {"passport": passport, "battery": battery, "code": parsed.code}
-        )
-        if anonymous:
-            selectors.cache_public_page(parsed.code, response.content)
+    battery = selectors.battery_for_passport(parsed.code)
+    if battery is None:
+        return render(request, "passport/not_registered.html", {"code": parsed.code}, status=404)
+    passport = selectors.passport_for(battery=battery, user=request.user)
+    response = render(
+        request, "passport/passport.html", {"passport": passport, "battery": battery, "code": parsed.code}
+    )
+    if (
+        not request.user.is_authenticated
+        and request.path_info.startswith(fastpath.PREFIX)
+        and not request.META.get("QUERY_STRING")
+    ):
+        # Anonymous readers all see the public tier: passport.fastpath keeps this rendering, with its
+        # final headers, and serves it to the next anonymous readers without rendering again.
+        setattr(response, fastpath.SHAREABLE, (parsed.code, get_language()))
     return _public_response(response)
 
 
@@ -79,7 +75,7 @@ def _public_response(response: HttpResponse) -> HttpResponse:
 
 
 @require_GET
-@ratelimit(key="ip", rate=_scan_rate, block=False)
+@ratelimits.limit_scans
 def passport_page(request: HttpRequest, code: str) -> HttpResponse:
     """The public passport at /p/{code}: verdict with reasons, identity, model data, custody summary."""
     return _render_passport(request, code)

@@ -77,9 +77,10 @@ def event_body(
     data: dict[str, Any],
 ) -> dict[str, Any]:
     """The body as the bundle format defines it."""
+    # Plain strings: a TextChoices member is a str subclass, which the canonical fast path declines.
     return {
         "v": BODY_VERSION,
-        "type": type,
+        "type": str(type),
         "subject": {"kind": subject_kind, "code": subject_code},
         "seq": seq,
         "prev_hash": prev_hash.hex() if prev_hash is not None else None,
@@ -88,9 +89,9 @@ def event_body(
         "actor": actor,
         "actor_id": actor_id,
         "facility_id": facility_id,
-        "activity": activity or None,
+        "activity": str(activity) if activity else None,
         "licence_id": licence_id,
-        "licence_status": licence_status or None,
+        "licence_status": str(licence_status) if licence_status else None,
         "snapshots": sorted(snapshots),
         "inputs": [item.as_dict() for item in inputs],
         "data": data,

@@ -29,6 +29,7 @@ from custody.events.chain import (
     check_after_head,
     clean_key,
     lock_battery,
+    lock_battery_at,
     normalised_code,
     occurred_instant,
     open_head,
@@ -150,9 +151,8 @@ def record_retirement(
         data={"reason": reason},
         idempotency_key=key,
         fingerprint=print_,
+        subject_changes={"status": status},
     )
-    battery.status = status
-    battery.save(update_fields=["status"])
     return Outcome(event)
 
 
@@ -200,10 +200,10 @@ def record_intake(
             "note": note,
         },
     )
-    battery = lock_battery(code)
+    battery, site_row = lock_battery_at(code, actor, facility)
     if done := replayed(actor, key, print_):
         return Outcome(done, replayed=True)
-    site = own_facility(actor, facility)
+    site = own_facility(actor, facility, row=site_row)
     check_intake_holder(battery, actor.organisation)
     status = next_status(battery, EventType.INTAKE)
     head = open_head(battery)
@@ -224,10 +224,8 @@ def record_intake(
         data={"note": note},
         idempotency_key=key,
         fingerprint=print_,
+        subject_changes={"status": status, "current_custodian": actor.organisation},
     )
-    battery.status = status
-    battery.current_custodian = actor.organisation
-    battery.save(update_fields=["status", "current_custodian"])
     return Outcome(event)
 
 
@@ -288,10 +286,10 @@ def record_grading(
             "note": note,
         },
     )
-    battery = lock_battery(code)
+    battery, site_row = lock_battery_at(code, actor, facility)
     if done := replayed(actor, key, print_):
         return Outcome(done, replayed=True)
-    site = own_facility(actor, facility)
+    site = own_facility(actor, facility, row=site_row)
     require_custodian(battery, actor)
     status = next_status(battery, EventType.GRADED)
     head = open_head(battery)
@@ -330,9 +328,8 @@ def record_grading(
         },
         idempotency_key=key,
         fingerprint=print_,
+        subject_changes={"status": status},
     )
-    battery.status = status
-    battery.save(update_fields=["status"])
     return Outcome(event)
 
 
@@ -415,10 +412,10 @@ def record_dismantling(
             "note": note,
         },
     )
-    battery = lock_battery(code)
+    battery, site_row = lock_battery_at(code, actor, facility)
     if done := replayed(actor, key, print_):
         return Outcome(done, replayed=True)
-    site = own_facility(actor, facility)
+    site = own_facility(actor, facility, row=site_row)
     require_custodian(battery, actor)
     status = next_status(battery, EventType.DISMANTLED)
     head = open_head(battery)
@@ -467,9 +464,8 @@ def record_dismantling(
         data={"components": wanted, "note": note},
         idempotency_key=key,
         fingerprint=print_,
+        subject_changes={"status": status},
     )
-    battery.status = status
-    battery.save(update_fields=["status"])
 
     fresh = [(index, component) for index, component in enumerate(wanted) if component not in existing]
     created = _register_components(battery, fresh, actor) if fresh else {}
@@ -534,10 +530,10 @@ def record_repurposing(
             "snapshots": _shots(snapshots),
         },
     )
-    battery = lock_battery(code)
+    battery, site_row = lock_battery_at(code, actor, facility)
     if done := replayed(actor, key, print_):
         return Outcome(done, replayed=True)
-    site = own_facility(actor, facility)
+    site = own_facility(actor, facility, row=site_row)
     require_custodian(battery, actor)
     status = next_status(battery, EventType.REPURPOSED)
     head = open_head(battery)
@@ -558,9 +554,8 @@ def record_repurposing(
         data={"new_code": recode, "application": application},
         idempotency_key=key,
         fingerprint=print_,
+        subject_changes={"status": status},
     )
-    battery.status = status
-    battery.save(update_fields=["status"])
     unit = register_recoded(
         original=battery, code=recode, organisation=actor.organisation, user=actor.user, field="new_code"
     )
@@ -614,10 +609,10 @@ def record_disposal(
             "snapshots": _shots(snapshots),
         },
     )
-    battery = lock_battery(code)
+    battery, site_row = lock_battery_at(code, actor, facility)
     if done := replayed(actor, key, print_):
         return Outcome(done, replayed=True)
-    site = own_facility(actor, facility)
+    site = own_facility(actor, facility, row=site_row)
     require_custodian(battery, actor)
     status = next_status(battery, EventType.DISPOSED)
     head = open_head(battery)
@@ -638,7 +633,6 @@ def record_disposal(
         data={"method": method},
         idempotency_key=key,
         fingerprint=print_,
+        subject_changes={"status": status},
     )
-    battery.status = status
-    battery.save(update_fields=["status"])
     return Outcome(event)

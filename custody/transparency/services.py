@@ -84,25 +84,45 @@ def enqueue_leaf(*, event_hash: bytes) -> None:
     Not wrapped in its own atomic block on purpose: it is one statement, and a refusal must leave the
     caller's transaction usable (a nested atomic without a savepoint would mark it for rollback).
     """
+    sql, params = enqueue_statement(event_hash=event_hash)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        inserted = cursor.fetchone()
+    enqueued(inserted is not None)
+
+
+_ENQUEUE_SQL: dict[str, str] = {}
+
+
+def enqueue_statement(*, event_hash: bytes) -> tuple[str, list[Any]]:
+    """The one statement that queues `event_hash` and returns the queued row's id, or no row when the
+    hash is already in the log or queued; a writer may run it as part of a larger statement, then
+    pass whether it returned a row to `enqueued`."""
     if not isinstance(event_hash, bytes | bytearray) or len(event_hash) != HASH_SIZE:
         raise InvalidInput(
             _("An event hash must be %(size)d bytes.") % {"size": HASH_SIZE}, code="LOG_HASH_INVALID"
         )
-    # One statement that neither duplicates a leaf nor a queued hash, and that leaves the caller's
-    # transaction usable when it refuses (no savepoint needed): every writer pays for it per event.
-    quote = connection.ops.quote_name
-    column = quote("event_hash")
-    sql = (
-        f"INSERT INTO {quote(PendingLeaf._meta.db_table)} ({column}, {quote('enqueued_at')}) "
-        f"SELECT %s, %s WHERE NOT EXISTS (SELECT 1 FROM {quote(LogLeaf._meta.db_table)} WHERE {column} = %s) "
-        f"ON CONFLICT ({column}) DO NOTHING RETURNING {quote('id')}"
-    )
+    vendor = connection.vendor
+    sql = _ENQUEUE_SQL.get(vendor)
+    if sql is None:
+        # One statement that neither duplicates a leaf nor a queued hash, and that leaves the caller's
+        # transaction usable when it refuses (no savepoint needed): every writer pays for it per event.
+        quote = connection.ops.quote_name
+        column = quote("event_hash")
+        sql = _ENQUEUE_SQL[vendor] = (
+            f"INSERT INTO {quote(PendingLeaf._meta.db_table)} ({column}, {quote('enqueued_at')}) "
+            f"SELECT %s, %s WHERE NOT EXISTS "
+            f"(SELECT 1 FROM {quote(LogLeaf._meta.db_table)} WHERE {column} = %s) "
+            f"ON CONFLICT ({column}) DO NOTHING RETURNING {quote('id')}"
+        )
     event_hash = bytes(event_hash)
     enqueued_at = connection.ops.adapt_datetimefield_value(timezone.now())
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [event_hash, enqueued_at, event_hash])
-        inserted = cursor.fetchone()
-    if inserted is None:
+    return sql, [event_hash, enqueued_at, event_hash]
+
+
+def enqueued(inserted: bool) -> None:
+    """After `enqueue_statement` ran: refuse a duplicate, or have the hash sequenced after commit."""
+    if not inserted:
         raise Conflict(
             _("This event hash is already in the log or queued for it."), code="LOG_HASH_DUPLICATE"
         )
