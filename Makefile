@@ -64,7 +64,7 @@ format: install
 	$(BIN)/ruff check --fix .
 
 messages: install
-	$(RUN_ENV) $(MANAGE) makemessages --locale zh_Hans --keyword=_lazy --ignore ".venv/*" --ignore "var/*" --ignore "tests/*" --ignore "bench/*" --no-obsolete
+	$(RUN_ENV) $(MANAGE) makemessages --locale zh_Hans --ignore ".venv/*" --ignore "var/*" --ignore "tests/*" --ignore "bench/*" --no-obsolete
 	$(RUN_ENV) $(MANAGE) makemessages --domain djangojs --locale zh_Hans --ignore ".venv/*" --ignore "var/*" --ignore "static/vendor/*" --no-obsolete
 	$(RUN_ENV) $(MANAGE) compilemessages --ignore ".venv/*"
 

@@ -38,7 +38,7 @@ from typing import IO, Any
 
 from django.utils import timezone
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy as _lazy
+from django.utils.translation import gettext_lazy
 
 from accounts.models import Organisation
 from crossborder import gate
@@ -47,11 +47,11 @@ from crossborder.models import ExportLogEntry, TransferApproval
 
 KINDS = ("vin", "cn_plate", "cn_mobile", "cn_resident_id", "coordinates")
 KIND_LABELS = {
-    "vin": _lazy("VIN"),
-    "cn_plate": _lazy("licence plate"),
-    "cn_mobile": _lazy("mobile number"),
-    "cn_resident_id": _lazy("resident ID number"),
-    "coordinates": _lazy("coordinates"),
+    "vin": gettext_lazy("VIN"),
+    "cn_plate": gettext_lazy("licence plate"),
+    "cn_mobile": gettext_lazy("mobile number"),
+    "cn_resident_id": gettext_lazy("resident ID number"),
+    "coordinates": gettext_lazy("coordinates"),
 }
 CHUNK_BYTES = 256 * 1024
 # Characters held back at the end of a chunk until more text arrives: longer than any match plus its

@@ -38,7 +38,7 @@ from urllib.parse import quote, unquote, urlsplit
 from django.utils import timezone
 from django.utils.functional import Promise
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy as _lazy
+from django.utils.translation import gettext_lazy
 
 from core.errors import DomainError
 
@@ -55,18 +55,22 @@ YEAR_LETTERS: dict[str, int] = {symbol: 2001 + index for index, symbol in enumer
 MONTH_LETTERS: dict[str, int] = {symbol: 1 + index for index, symbol in enumerate("123456789ABC")}
 DAY_LETTERS: dict[str, int] = {symbol: 1 + index for index, symbol in enumerate(DATE_SYMBOLS)}
 
-PRODUCT_TYPES: dict[str, Promise] = {"P": _lazy("pack"), "M": _lazy("module"), "C": _lazy("cell")}
+PRODUCT_TYPES: dict[str, Promise] = {
+    "P": gettext_lazy("pack"),
+    "M": gettext_lazy("module"),
+    "C": gettext_lazy("cell"),
+}
 
 # GB/T 34014-2017 table 2 (battery type codes).
 BATTERY_TYPES: dict[str, Promise] = {
-    "A": _lazy("nickel-metal hydride"),
-    "B": _lazy("lithium iron phosphate (LFP)"),
-    "C": _lazy("lithium manganese oxide (LMO)"),
-    "D": _lazy("lithium cobalt oxide (LCO)"),
-    "E": _lazy("ternary lithium (NMC/NCA)"),
-    "F": _lazy("supercapacitor"),
-    "G": _lazy("lithium titanate (LTO)"),
-    "Z": _lazy("other"),
+    "A": gettext_lazy("nickel-metal hydride"),
+    "B": gettext_lazy("lithium iron phosphate (LFP)"),
+    "C": gettext_lazy("lithium manganese oxide (LMO)"),
+    "D": gettext_lazy("lithium cobalt oxide (LCO)"),
+    "E": gettext_lazy("ternary lithium (NMC/NCA)"),
+    "F": gettext_lazy("supercapacitor"),
+    "G": gettext_lazy("lithium titanate (LTO)"),
+    "Z": gettext_lazy("other"),
 }
 
 GBT_LENGTH = 24

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 from django.utils import timezone
 from django.utils.functional import Promise
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy as _lazy
+from django.utils.translation import gettext_lazy
 
 if TYPE_CHECKING:
     from passport.models import Battery
@@ -32,20 +32,20 @@ INCOMPLETE = "incomplete"
 
 REASONS: tuple[str, ...] = ("origin", "licensed_sites", "bms_history", "chain_intact")
 REASON_LABELS: dict[str, Promise] = {
-    "origin": _lazy("Origin verified by the OEM"),
-    "licensed_sites": _lazy("Every custody step at a site licensed at the time"),
-    "bms_history": _lazy("BMS history present, signed and plausible"),
-    "chain_intact": _lazy("Custody chain intact"),
+    "origin": gettext_lazy("Origin verified by the OEM"),
+    "licensed_sites": gettext_lazy("Every custody step at a site licensed at the time"),
+    "bms_history": gettext_lazy("BMS history present, signed and plausible"),
+    "chain_intact": gettext_lazy("Custody chain intact"),
 }
 STATE_LABELS: dict[str, Promise] = {
-    PASSED: _lazy("passed"),
-    FAILED: _lazy("failed"),
-    UNAVAILABLE: _lazy("not available yet"),
+    PASSED: gettext_lazy("passed"),
+    FAILED: gettext_lazy("failed"),
+    UNAVAILABLE: gettext_lazy("not available yet"),
 }
 OVERALL_LABELS: dict[str, Promise] = {
-    VERIFIED: _lazy("Verified"),
-    NOT_VERIFIED: _lazy("Not verified"),
-    INCOMPLETE: _lazy("Not fully verifiable yet"),
+    VERIFIED: gettext_lazy("Verified"),
+    NOT_VERIFIED: gettext_lazy("Not verified"),
+    INCOMPLETE: gettext_lazy("Not fully verifiable yet"),
 }
 
 
@@ -141,10 +141,10 @@ def _not_available(message: Promise) -> Check:
 _DEFAULT_CHECKS: dict[str, Check] = {
     "origin": check_origin,
     "licensed_sites": _not_available(
-        _lazy("Custody records are not available yet, so site licences cannot be checked.")
+        gettext_lazy("Custody records are not available yet, so site licences cannot be checked.")
     ),
-    "bms_history": _not_available(_lazy("Signed BMS history is not available yet.")),
-    "chain_intact": _not_available(_lazy("The custody chain is not available yet.")),
+    "bms_history": _not_available(gettext_lazy("Signed BMS history is not available yet.")),
+    "chain_intact": _not_available(gettext_lazy("The custody chain is not available yet.")),
 }
 _checks: dict[str, Check] = dict(_DEFAULT_CHECKS)
 

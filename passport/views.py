@@ -15,9 +15,8 @@ from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.translation import get_language
+from django.utils.translation import get_language, gettext_lazy
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy as _lazy
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_ratelimit.decorators import ratelimit
 
@@ -146,8 +145,8 @@ def battery_list(request: HttpRequest) -> HttpResponse:
 
 class ImportForm(forms.Form):
     file = forms.FileField(
-        label=_lazy("CSV file"),
-        help_text=_lazy(
+        label=gettext_lazy("CSV file"),
+        help_text=gettext_lazy(
             "UTF-8; columns code, model, and optionally production_date, parent_code, original_code."
         ),
     )
@@ -209,12 +208,13 @@ def label_download(request: HttpRequest, pk: int) -> FileResponse:
 
 class GrantForm(forms.Form):
     grantee = forms.ModelChoiceField(
-        label=_lazy("Organisation"), queryset=Organisation.objects.exclude(kind__in=["auditor", "regulator"])
+        label=gettext_lazy("Organisation"),
+        queryset=Organisation.objects.exclude(kind__in=["auditor", "regulator"]),
     )
     valid_until = forms.DateField(
-        label=_lazy("Until (inclusive)"), widget=forms.DateInput(attrs={"type": "date"})
+        label=gettext_lazy("Until (inclusive)"), widget=forms.DateInput(attrs={"type": "date"})
     )
-    purpose = forms.CharField(label=_lazy("Purpose"), max_length=200, required=False)
+    purpose = forms.CharField(label=gettext_lazy("Purpose"), max_length=200, required=False)
 
 
 @login_required

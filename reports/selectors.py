@@ -20,7 +20,7 @@ from typing import Any
 
 from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy as _lazy
+from django.utils.translation import gettext_lazy
 
 from accounts.models import Organisation
 from custody.events.models import CustodyEvent, EventSnapshot
@@ -73,10 +73,10 @@ def _chunks(values: Sequence[Any], size: int = CHUNK) -> Iterable[Sequence[Any]]
 
 
 _REFUSALS = {
-    "BATTERY_NOT_FOUND": ("battery_codes", _lazy("No battery %(items)s that you may see.")),
-    "LOT_NOT_FOUND": ("lot_codes", _lazy("No material lot %(items)s that you may see.")),
-    "FACILITY_NOT_FOUND": ("facility", _lazy("No facility %(items)s that you may see.")),
-    "ORGANISATION_NOT_FOUND": ("organisation", _lazy("No organisation %(items)s that you may see.")),
+    "BATTERY_NOT_FOUND": ("battery_codes", gettext_lazy("No battery %(items)s that you may see.")),
+    "LOT_NOT_FOUND": ("lot_codes", gettext_lazy("No material lot %(items)s that you may see.")),
+    "FACILITY_NOT_FOUND": ("facility", gettext_lazy("No facility %(items)s that you may see.")),
+    "ORGANISATION_NOT_FOUND": ("organisation", gettext_lazy("No organisation %(items)s that you may see.")),
 }
 
 
