@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -50,9 +51,28 @@ class EventFact:
     checkpoint_size: int
 
 
+def _lineage(battery: Battery) -> list[int]:
+    return [pk for pk in (battery.pk, battery.parent_id, battery.original_id) if pk]
+
+
 def custody_facts(battery: Battery) -> list[EventFact]:
     """The events of the battery and of the units it came from, in one query."""
-    lineage = [pk for pk in (battery.pk, battery.parent_id, battery.original_id) if pk]
+    return _facts_of(_lineage(battery))
+
+
+def prefetch_custody_facts(batteries: Iterable[Battery], *, at: datetime) -> None:
+    """Read the facts of many batteries in one query, for their verdicts at `at` (a report's chunk)."""
+    chunk = list(batteries)
+    by_battery: dict[int, list[EventFact]] = {}
+    for fact in _facts_of(sorted({pk for battery in chunk for pk in _lineage(battery)})):
+        by_battery.setdefault(fact.battery_id, []).append(fact)
+    for battery in chunk:
+        facts = [fact for pk in sorted(_lineage(battery)) for fact in by_battery.get(pk, [])]
+        battery.__dict__[_CACHE] = (at, facts)
+
+
+def _facts_of(lineage: list[int]) -> list[EventFact]:
+    """The events of these batteries, ordered by battery and sequence number."""
     revoked_later = LicenceEvent.objects.filter(
         licence=OuterRef("licence_id"),
         kind=LicenceEvent.Kind.REVOKED,

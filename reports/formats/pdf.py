@@ -2,48 +2,67 @@
 and per material lot, rendered by WeasyPrint in the requester's language.
 
 WeasyPrint lays a document out whole, so one document for 10,000 batteries would be slow and hold
-every page in memory. The report is therefore rendered in chunks of `CHUNK` subjects, each its own
-WeasyPrint document, and `PdfConcatenator` streams every chunk's PDF objects into the one output file
-as soon as the chunk is laid out (renumbered, under one page tree), keeping only their byte offsets.
-Each chunk reads its subjects with a fixed number of queries, plus the verdict's own (one or two per
-battery, by the verdict's contract). Chinese renders in WenQuanYi Micro Hei, which WeasyPrint embeds
-(subset) in every chunk that uses it.
+every page in memory. The report is therefore rendered in chunks of up to `CHUNK` subjects, each its
+own WeasyPrint document, and `PdfConcatenator` streams every chunk's PDF objects into the one output
+file as soon as the chunk is laid out (renumbered, under one page tree, its pages numbered), keeping
+only their byte offsets. This process reads each chunk's subjects with a fixed number of queries (the
+verdicts' custody facts included) and renders its HTML; REPORT_PDF_PROCESSES worker processes lay the
+chunks out meanwhile (`pdf_render`), at most two each in flight, and hand them back in order. Chinese
+renders in WenQuanYi Micro Hei, which WeasyPrint embeds (subset) in every chunk that uses it.
 
 Speed comes from what WeasyPrint is given: text in few blocks (`white-space: pre-line`, no `<br>` or
-table cells, each of which costs a layout pass), no floats, and each QR code as a one-pixel-per-module
-PNG made from the passport's cached SVG (drawing the SVG's paths costs ten times more).
+table cells, each of which costs a layout pass), no floats, no bookmarks, and each QR code as a
+one-pixel-per-module PNG (drawing an SVG's paths costs ten times more), cached once drawn. About 20 ms
+of a worker's CPU per page remain, nearly all WeasyPrint's own Python.
 """
 
 from __future__ import annotations
 
 import base64
 import hashlib
-import io
+import logging
+import os
 import re
-from collections.abc import Callable, Iterator, Sequence
+from collections import deque
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import IO, Any
 from zoneinfo import ZoneInfo
 
+from django.conf import settings
 from django.core.cache import cache
 from django.db.models import Count, Max, Q
 from django.template.loader import render_to_string
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
+from core.errors import DomainError
 from custody.events.models import CustodyEvent, EventType
 from custody.lots.models import MaterialLot
-from custody.lots.qr import lot_qr, lot_url
+from custody.lots.qr import lot_url
 from custody.transparency.models import Checkpoint, LogLeaf
+from custody.verdict import prefetch_custody_facts
 from licensing.models import DEFAULT_TIMEZONE, Activity, Licence
 from licensing.selectors import flagged_by_revocation, revocations_of
 from passport import qr
 from passport.models import Battery
 from passport.verdict import compute_verdict
 from reports.formats.base import ReportContext
+from reports.formats.pdf_render import (
+    Chunk,
+    ChunkFailed,
+    InProcessLayout,
+    WorkerLayout,
+    page_number_stream,
+    qr_source,
+)
 
-CHUNK = 100  # subjects (about as many pages) per WeasyPrint document
+logger = logging.getLogger(__name__)
+
+CHUNK = 50  # the most subjects (about as many pages) per WeasyPrint document
+MIN_CHUNK = 25  # the fewest, when a smaller report is split so that every worker has a few
 SCOPE_BATCH = 1000  # subject ids per aggregate query for the cover
 
 
@@ -84,11 +103,12 @@ def renumber(data: bytes, shift: int) -> bytes:
 
 
 class PdfConcatenator:
-    """Writes one PDF to `out` from WeasyPrint documents laid out one after another.
+    """Writes one PDF to `out` from chunks laid out one after another (`pdf_render.Chunk`).
 
     Objects 1 and 2 are reserved for the catalog and the root page tree, written last; each chunk's
-    objects follow, renumbered past the ones before, its own page tree hung under the root and its own
-    catalog dropped. Only the objects' offsets stay in memory.
+    objects follow, renumbered past the ones before, its own page tree hung under the root, its own
+    catalog left as a free entry and its pages' number slots filled with their page numbers. Only the
+    objects' offsets stay in memory.
     """
 
     CATALOG = 1
@@ -115,32 +135,21 @@ class PdfConcatenator:
             self.offsets[number] = self.position
         self._write(b"%d 0 obj\n%s\nendobj\n" % (number, data))
 
-    def add(self, document: Any) -> int:
-        """Lay out nothing more: write the pages of a rendered WeasyPrint document; returns their count."""
-        added = 0
-
-        def finish(_document: Any, pdf: Any) -> None:
-            nonlocal added
-            shift = len(self.offsets) - 1  # the chunk's object 1 becomes the next free number
-            for local in pdf.objects[1:]:
-                if local is pdf.catalog:
-                    self.offsets.append(0)  # a number taken, never written: a free entry
-                    continue
-                data = local.data
-                head, stream, rest = data.partition(_STREAM)
-                data = renumber(head, shift) + stream + rest if stream else renumber(data, shift)
-                if local is pdf.pages:
-                    data = b"<</Parent %d 0 R" % self.ROOT + data[2:]
-                    self.kids.append(local.number + shift)
-                self._object(local.number + shift, data)
-            added = len(pdf.page_references)
-            # The chunk is out: leave WeasyPrint nothing to serialise a second time.
-            del pdf.objects[1:]
-            pdf.info.clear()
-
-        document.write_pdf(target=io.BytesIO(), finisher=finish)
-        self.pages += added
-        return added
+    def add(self, chunk: Chunk) -> int:
+        """Write the objects of a laid-out chunk and number its pages; returns their count."""
+        shift = len(self.offsets) - 1  # the chunk's object 1 becomes the next free number
+        self.offsets.extend([0] * chunk.highest)  # numbers left unwritten stay free entries
+        for number, data in chunk.objects:
+            head, stream, rest = data.partition(_STREAM)
+            data = renumber(head, shift) + stream + rest if stream else renumber(data, shift)
+            if number == chunk.pages_object:
+                data = b"<</Parent %d 0 R" % self.ROOT + data[2:]
+                self.kids.append(number + shift)
+            self._object(number + shift, data)
+        for slot in chunk.slots:
+            self.pages += 1
+            self._object(slot.number + shift, page_number_stream(slot, self.pages))
+        return chunk.page_count
 
     def close(self) -> None:
         """The root page tree, the catalog, the document information, the cross-reference table."""
@@ -200,61 +209,33 @@ class Subject:
     verdict: Any = None
 
 
-QR_IMAGE_VERSION = "1"  # bump when the image below changes, so cached ones are replaced
-_SVG_SIZE = re.compile(rb'viewBox="0 0 (\d+) ')
-_SVG_RUN = re.compile(rb"M(\d+) (\d+)h(\d+)")
+QR_IMAGE_VERSION = "1"  # bump when the image changes, so cached ones are replaced
 
 
-def module_png(svg: bytes) -> bytes | None:
-    """The symbol of a passport QR SVG as a PNG of one pixel per module (None if it cannot be read).
-
-    WeasyPrint draws an SVG's thousand path segments ten times slower than it places a 1-bit image of
-    a few hundred bytes, which the page scales up without smoothing (`image-rendering: pixelated`).
-    """
-    from PIL import Image, ImageDraw
-
-    unit = qr.SVG_MODULE_UNITS
-    size = _SVG_SIZE.search(svg)
-    runs = _SVG_RUN.findall(svg)
-    if size is None or not runs or int(size.group(1)) % unit:
-        return None
-    modules = int(size.group(1)) // unit
-    image = Image.new("1", (modules, modules), 1)
-    draw = ImageDraw.Draw(image)
-    for x, y, width in runs:
-        left, top, length = int(x) // unit, int(y) // unit, int(width) // unit
-        draw.line([(left, top), (left + length - 1, top)], fill=0)
-    out = io.BytesIO()
-    image.save(out, format="PNG", optimize=True)
-    return out.getvalue()
+def qr_cache_key(url: str) -> str:
+    return f"reports:qr:{QR_IMAGE_VERSION}:{qr.RENDER_VERSION}:{hashlib.sha256(url.encode()).hexdigest()}"
 
 
-def qr_images(symbols: dict[str, tuple[str, Callable[[], bytes]]]) -> dict[str, str]:
-    """Data URIs of the QR codes of a chunk's subjects: {code: (encoded URL, cached SVG source)}.
+def qr_sources(urls: dict[str, str]) -> dict[str, str]:
+    """The image source of each subject's QR code ({code: encoded address}), cached ones in one round
+    trip as `data:` PNGs; a missing one as a `qr:` source, drawn by the layout (`pdf_render.qr_png`)
+    and then cached by `cache_qr_images`."""
+    found = cache.get_many([qr_cache_key(url) for url in urls.values()])
+    sources = {}
+    for code, url in urls.items():
+        png = found.get(qr_cache_key(url))
+        sources[code] = (
+            "data:image/png;base64," + base64.b64encode(png).decode("ascii")
+            if png is not None
+            else qr_source(url)
+        )
+    return sources
 
-    The images come from the cache in one round trip; a missing one is drawn from the passport's (or
-    lot's) cached SVG, rendering and caching that too if need be, and cached without expiry.
-    """
-    keys = {
-        code: f"reports:qr:{QR_IMAGE_VERSION}:{qr.RENDER_VERSION}:{hashlib.sha256(url.encode()).hexdigest()}"
-        for code, (url, _source) in symbols.items()
-    }
-    found = cache.get_many(list(keys.values()))
-    fresh: dict[str, bytes] = {}
-    images = {}
-    for code, key in keys.items():
-        png = found.get(key)
-        if png is None:
-            svg = symbols[code][1]()
-            png = module_png(svg)
-            if png is None:  # an SVG this module cannot read: embed it as it is (slower, still right)
-                images[code] = "data:image/svg+xml;base64," + base64.b64encode(svg).decode("ascii")
-                continue
-            fresh[key] = png
-        images[code] = "data:image/png;base64," + base64.b64encode(png).decode("ascii")
-    if fresh:
-        cache.set_many(fresh, timeout=None)
-    return images
+
+def cache_qr_images(drawn: dict[str, bytes]) -> None:
+    """Keep the QR images a chunk's layout drew, without expiry (an address never changes its symbol)."""
+    if drawn:
+        cache.set_many({qr_cache_key(url): png for url, png in drawn.items()}, timeout=None)
 
 
 def _local(moment: datetime, zone: str, *, day_only: bool) -> str:
@@ -328,7 +309,8 @@ def _grouped(events: list[CustodyEvent], key: str) -> dict[int, list[CustodyEven
 
 
 def battery_subjects(ctx: ReportContext, ids: Sequence[int], pseudonym: Any) -> list[Subject]:
-    """The pages of a chunk of batteries: one query for them, one for their events, one for revocations."""
+    """The pages of a chunk of batteries: one query for them, one for their events, one for revocations,
+    one for their verdicts' custody facts (and the verdict's own for batteries with BMS snapshots)."""
     batteries = {battery.pk: battery for battery in Battery.objects.for_passport().filter(pk__in=ids)}
     events = _events(ctx, Q(battery_id__in=ids))
     revocations = revocations_of(
@@ -338,17 +320,10 @@ def battery_subjects(ctx: ReportContext, ids: Sequence[int], pseudonym: Any) -> 
     images = (
         {}
         if ctx.anonymised
-        else qr_images(
-            {
-                battery.code: (
-                    qr.passport_url(battery.code),
-                    lambda code=battery.code: qr.qr_for(code, "svg").content,
-                )
-                for battery in batteries.values()
-            }
-        )
+        else qr_sources({battery.code: qr.passport_url(battery.code) for battery in batteries.values()})
     )
     moment = timezone.now()
+    prefetch_custody_facts(batteries.values(), at=moment)  # the verdicts' custody facts, in one query
     subjects = []
     for pk in ids:
         battery = batteries.get(pk)
@@ -385,12 +360,7 @@ def lot_subjects(ctx: ReportContext, ids: Sequence[int]) -> list[Subject]:
         licence_ids=sorted({event.licence_id for event in events if event.licence_id})
     )
     chains = _grouped(events, "lot_id")
-    images = qr_images(
-        {
-            lot.code: (lot_url(lot.code), lambda code=lot.code: lot_qr(code, "svg").content)
-            for lot in lots.values()
-        }
-    )
+    images = qr_sources({lot.code: lot_url(lot.code) for lot in lots.values()})
     subjects = []
     for pk in ids:
         lot = lots.get(pk)
@@ -498,10 +468,21 @@ def cover_context(ctx: ReportContext, generated: datetime) -> dict[str, Any]:
 # ---------------------------------------------------------------------------------------------------
 # The file
 # ---------------------------------------------------------------------------------------------------
-def _render(template: str, context: dict[str, Any]) -> Any:
-    from weasyprint import HTML  # heavy import, only where PDFs are made
+class PdfLayoutFailed(DomainError):
+    """WeasyPrint could not lay out a chunk of the report, or a layout worker stopped."""
 
-    return HTML(string=render_to_string(template, context)).render()
+    default_code = "PDF_LAYOUT_FAILED"
+
+
+@contextmanager
+def _layout_errors() -> Iterator[None]:
+    try:
+        yield
+    except ChunkFailed as error:
+        logger.error("PDF layout failed: %s", error)
+        raise PdfLayoutFailed(
+            _("The PDF could not be laid out (%(reason)s).") % {"reason": str(error)[:300]}
+        ) from error
 
 
 def _pseudonym() -> Any:
@@ -510,26 +491,79 @@ def _pseudonym() -> Any:
     return pseudonym
 
 
+def pdf_processes() -> int:
+    """How many worker processes lay out a report's chunks (REPORT_PDF_PROCESSES; 0: none)."""
+    configured = getattr(settings, "REPORT_PDF_PROCESSES", None)
+    return max(0, configured) if configured is not None else os.cpu_count() or 1
+
+
+def chunk_size(subjects: int, processes: int) -> int:
+    """Subjects per chunk: at most `CHUNK`, and few enough that every worker gets several chunks."""
+    if processes <= 1:
+        return CHUNK
+    return max(min(MIN_CHUNK, CHUNK), min(CHUNK, -(-subjects // (4 * processes))))
+
+
+def layout_for(chunks: int, processes: int) -> InProcessLayout | WorkerLayout:
+    """Worker processes when there is more than one chunk of subjects (the cover is one more); a
+    smaller report is not worth starting them (half a second of CPU each)."""
+    if processes < 1 or chunks < 2:
+        return InProcessLayout()
+    return WorkerLayout(min(processes, chunks + 1), cwd=str(settings.BASE_DIR))
+
+
 def write_pdf(ctx: ReportContext, out: IO[bytes]) -> int:
-    """Stream the PDF report of the scope to `out`; returns the number of pages."""
+    """Stream the PDF report of the scope to `out`; returns the number of pages.
+
+    This process reads the subjects and renders each chunk's HTML while the workers lay out the chunks
+    before it; the chunks come back in order and are written as they arrive.
+    """
     pseudonym = _pseudonym() if ctx.anonymised else None
-    with translation.override(ctx.language):
+    processes = pdf_processes()
+    size = chunk_size(ctx.subject_count, processes)
+    chunks = -(-len(ctx.battery_ids) // size) + -(-len(ctx.lot_ids) // size)
+    with translation.override(ctx.language), layout_for(chunks, processes) as layout:
         title = _("Custody report")
         generated = ctx.generated_at or timezone.now()
         base = {"title": title, "language": ctx.language, "anonymised": ctx.anonymised}
         pdf = PdfConcatenator(out, title=title, language=ctx.language)
-        pdf.add(_render("reports/pdf/cover.html", {**base, **cover_context(ctx, generated)}))
+        in_flight: deque[int] = deque()  # how many subjects each chunk in flight holds, oldest first
         done = 0
+
+        def tick(subjects: int) -> None:
+            nonlocal done
+            for _subject in range(subjects):
+                done += 1
+                ctx.tick(done)
+
+        def write_oldest() -> None:
+            with _layout_errors():
+                chunk = layout.take()
+            cache_qr_images(chunk.qr_images)
+            pdf.add(chunk)
+            tick(in_flight.popleft())
+
+        def submit(template: str, context: dict[str, Any], subjects: int) -> None:
+            html = render_to_string(template, {**base, **context})
+            while layout.full:
+                write_oldest()
+            with _layout_errors():
+                layout.submit(html)
+            in_flight.append(subjects)
+
+        submit("reports/pdf/cover.html", cover_context(ctx, generated), 0)
         for kind, ids in (("battery", ctx.battery_ids), ("lot", ctx.lot_ids)):
-            for batch in _chunks(ids, CHUNK):
+            for batch in _chunks(ids, size):
                 subjects = (
                     battery_subjects(ctx, batch, pseudonym) if kind == "battery" else lot_subjects(ctx, batch)
                 )
                 if subjects:
-                    context = {**base, "subjects": subjects, "first_page": pdf.pages + 1}
-                    pdf.add(_render("reports/pdf/subjects.html", context))
-                for _subject in batch:
-                    done += 1
-                    ctx.tick(done)
+                    submit("reports/pdf/subjects.html", {"subjects": subjects}, len(batch))
+                elif in_flight:  # gone since the scope was resolved: counted with the chunk before
+                    in_flight[-1] += len(batch)
+                else:
+                    tick(len(batch))
+        while in_flight:
+            write_oldest()
         pdf.close()
     return pdf.pages
