@@ -154,10 +154,13 @@ class ReportDownloadApi(APIView):
                 description="The file, with its content type (text/csv, application/json, application/pdf, "
                 "application/ld+json).",
             ),
-            **error_responses(404, 409),
+            **error_responses(403, 404, 409),
             **GONE,
         },
-        description="Errors: 404 FILE_NOT_FOUND; 409 REPORT_NOT_READY; 410 REPORT_EXPIRED.",
+        description="Errors: 403 CROSS_BORDER_NOT_APPROVED / CROSS_BORDER_APPROVAL_EXPIRED / "
+        "CROSS_BORDER_APPROVAL_MISMATCH (a file with telemetry or personal data, downloaded from abroad, "
+        "needs an approval in force at download time); 404 FILE_NOT_FOUND; 409 REPORT_NOT_READY; "
+        "410 REPORT_EXPIRED.",
     )
     def get(self, request: Request, pk: int) -> FileResponse:
         report = _report(request, pk)

@@ -13,6 +13,8 @@ from django.utils.translation import gettext as _
 from core.errors import NotFound
 from core.jobs import run_job
 from core.models import JobRun
+from crossborder import gate
+from crossborder.models import SENSITIVE_CLASSES
 from reports.errors import ReportExpired, ReportNotReady
 from reports.models import Report, ReportDownload, ReportFile
 from reports.services.build import discard_files
@@ -54,6 +56,7 @@ def open_download(
             code="FILE_NOT_FOUND",
             field="file",
         )
+    _authorise_download(report=report, user=user, file=chosen, purpose=purpose)
     path = Path(settings.MEDIA_ROOT) / chosen.path
     try:
         handle = path.open("rb")
@@ -72,6 +75,30 @@ def open_download(
         at=now,
     )
     return chosen, handle
+
+
+def _authorise_download(*, report: Report, user: Any, file: ReportFile, purpose: str) -> None:
+    """Ask the cross-border gate again when the file carries telemetry or personal data abroad.
+
+    The download is the transfer itself: an approval revoked or lapsed since the report was requested
+    must stop it, and the refusal is logged like any other.
+    """
+    classes = list(report.scope.get("data_classes", []))
+    if not SENSITIVE_CLASSES & set(classes):
+        return
+    recipient = user.organisation
+    for country in report.scope.get("jurisdictions", []):
+        if country == recipient.country:
+            continue
+        gate.authorise(
+            user=user,
+            recipient=recipient,
+            data_classes=classes,
+            data_jurisdiction=country,
+            channel="report_download",
+            subject=f"report {report.pk}, file {file.name}",
+            purpose=purpose.strip() or report.purpose or _("Download of a requested report"),
+        )
 
 
 def expire_reports(*, now: datetime | None = None) -> dict[str, int]:

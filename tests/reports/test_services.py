@@ -186,6 +186,57 @@ def test_a_gate_refusal_leaves_no_report_and_is_logged(
     assert ExportLogEntry.objects.filter(outcome="not_required", channel="report").count() == 1
 
 
+def test_a_download_abroad_is_refused_once_the_approval_is_revoked(
+    lfp_pack,
+    oem_org,
+    oem_admin,
+    oem_device_key,
+    recycler_operator,
+    recycler_admin,
+    recycler_site,
+    recycler_org,
+    foreign_regulator,
+):
+    # The same German regulator, now with an approval from the Chinese custodian: the bundle is built.
+    from crossborder import services as crossborder_services
+    from custody import services as custody_services
+    from tests.passport.snapshot_helpers import stored
+    from tests.snapshot_builders import lfp_payload
+
+    snapshot = stored(lfp_payload(thermal_events=0), oem_org, oem_admin)
+    custody_services.record_intake(
+        by=recycler_operator, code=lfp_pack.code, facility=recycler_site, snapshots=[snapshot.payload_hash]
+    )
+    Organisation.objects.filter(pk=oem_org.pk).update(country="DE")
+    now = timezone.now()
+    approval = crossborder_services.record_approval(
+        by=recycler_admin,
+        holder=recycler_org,
+        recipient=foreign_regulator.organisation,
+        destination_country="DE",
+        data_classes=["telemetry", "personal"],
+        basis="regulator_approval",
+        reference="CAC-2026-0042",
+        valid_from=now - timedelta(days=1),
+        valid_until=now + timedelta(days=30),
+    )
+    report = build(
+        services.request_report(user=foreign_regulator, format="bundle", battery_codes=[lfp_pack.code])
+    )
+    assert report.status == Report.Status.SUCCEEDED, report.error_message
+    assert "telemetry" in report.scope["data_classes"]
+    _file, handle = services.open_download(report=report, user=foreign_regulator, channel="api")
+    handle.close()
+    assert ExportLogEntry.objects.filter(channel="report_download", outcome="allowed").count() == 1
+    # The download is the transfer: once the approval is revoked, the file no longer leaves.
+    crossborder_services.revoke_approval(approval=approval, by=recycler_admin, reason="Contract ended")
+    with pytest.raises(CrossBorderRefused) as refused:
+        services.open_download(report=report, user=foreign_regulator, channel="api")
+    assert refused.value.code == "CROSS_BORDER_APPROVAL_EXPIRED"
+    assert ExportLogEntry.objects.filter(channel="report_download", outcome="refused").count() == 1
+    assert ReportDownload.objects.filter(report=report).count() == 1
+
+
 # ---------------------------------------------------------------------------------------------------
 # Building
 # ---------------------------------------------------------------------------------------------------
