@@ -13,6 +13,7 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from accounts.models import Organisation
 from accounts.querysets import VisibleToQuerySet
@@ -80,7 +81,7 @@ class TransferApproval(AppendOnlyModel):
         PENDING = "pending", _("not yet valid")
         IN_FORCE = "in_force", _("in force")
         EXPIRED = "expired", _("expired")
-        REVOKED = "revoked", _("revoked")
+        REVOKED = "revoked", pgettext_lazy("approval", "revoked")
 
     holder = models.ForeignKey(
         Organisation,
