@@ -9,7 +9,8 @@ raises before anything is written.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -56,6 +57,76 @@ SELF_RECORDED_CHANNELS = frozenset({CHANNEL_DISMANTLING, CHANNEL_REPURPOSING})
 GRADES = ("A", "B", "C", "D", "scrap")
 TOP_GRADE = "A"
 MAX_COMPONENTS = 500
+
+
+@dataclass(frozen=True)
+class Step:
+    """A step on one battery at a site, checked up to the point where its event is written."""
+
+    actor: Actor
+    battery: Battery
+    site: Facility
+    status: str
+    head: Any
+    when: datetime
+    activity: str
+    licence: Any
+    linked: list[Any]
+    key: str | None
+    fingerprint: str
+
+
+def _begin_step(
+    actor: Actor,
+    *,
+    code: str,
+    facility: Facility | int | None,
+    type: str,
+    activity: str,
+    occurred_at: datetime | None,
+    snapshots: Sequence[str] | None,
+    key: str | None,
+    print_: str,
+    holder_check: Callable[[Battery, Actor], None] = require_custodian,
+    before_time: Callable[[Battery], None] | None = None,
+) -> Step | CustodyEvent:
+    """Lock the battery and run every check a site step shares, in the order refusals are reported.
+
+    Returns the first result when the idempotency key was already used for the same request.
+    """
+    battery, site_row = lock_battery_at(code, actor, facility)
+    if done := replayed(actor, key, print_):
+        return done
+    site = own_facility(actor, facility, row=site_row)
+    holder_check(battery, actor)
+    status = next_status(battery, type)
+    head = open_head(battery)
+    if before_time is not None:
+        before_time(battery)
+    when = occurred_instant(occurred_at, actor)
+    check_after_head(battery, head, when)
+    licence = licence_for(site, activity, when)
+    linked = snapshots_of(battery, snapshots)
+    return Step(actor, battery, site, status, head, when, activity, licence, linked, key, print_)
+
+
+def _append_step(step: Step, *, type: str, data: dict[str, Any], **subject_changes: Any) -> CustodyEvent:
+    """Write the step's event on its battery, moving the battery's status (and whatever else changes)."""
+    return append_event(
+        subject=step.battery,
+        type=type,
+        actor=step.actor,
+        occurred_at=step.when,
+        head=step.head,
+        facility=step.site,
+        activity=step.activity,
+        licence=step.licence,
+        snapshots=step.linked,
+        data=data,
+        idempotency_key=step.key,
+        fingerprint=step.fingerprint,
+        subject_changes={"status": step.status, **subject_changes},
+    )
 
 
 def _when(occurred_at: datetime | None) -> str | None:
@@ -200,31 +271,22 @@ def record_intake(
             "note": note,
         },
     )
-    battery, site_row = lock_battery_at(code, actor, facility)
-    if done := replayed(actor, key, print_):
-        return Outcome(done, replayed=True)
-    site = own_facility(actor, facility, row=site_row)
-    check_intake_holder(battery, actor.organisation)
-    status = next_status(battery, EventType.INTAKE)
-    head = open_head(battery)
-    when = occurred_instant(occurred_at, actor)
-    check_after_head(battery, head, when)
-    licence = licence_for(site, Activity.INTAKE, when)
-    linked = snapshots_of(battery, snapshots)
-    event = append_event(
-        subject=battery,
+    step = _begin_step(
+        actor,
+        code=code,
+        facility=facility,
         type=EventType.INTAKE,
-        actor=actor,
-        occurred_at=when,
-        head=head,
-        facility=site,
         activity=Activity.INTAKE,
-        licence=licence,
-        snapshots=linked,
-        data={"note": note},
-        idempotency_key=key,
-        fingerprint=print_,
-        subject_changes={"status": status, "current_custodian": actor.organisation},
+        occurred_at=occurred_at,
+        snapshots=snapshots,
+        key=key,
+        print_=print_,
+        holder_check=lambda battery, actor: check_intake_holder(battery, actor.organisation),
+    )
+    if isinstance(step, CustodyEvent):
+        return Outcome(step, replayed=True)
+    event = _append_step(
+        step, type=EventType.INTAKE, data={"note": note}, current_custodian=actor.organisation
     )
     return Outcome(event)
 
@@ -286,39 +348,23 @@ def record_grading(
             "note": note,
         },
     )
-    battery, site_row = lock_battery_at(code, actor, facility)
-    if done := replayed(actor, key, print_):
-        return Outcome(done, replayed=True)
-    site = own_facility(actor, facility, row=site_row)
-    require_custodian(battery, actor)
-    status = next_status(battery, EventType.GRADED)
-    head = open_head(battery)
-    if grade == TOP_GRADE:
-        thermal = thermal_events_on_record(battery)
-        if thermal:
-            raise CustodyError(
-                _(
-                    "%(code)s has %(count)d thermal event(s) in its signed BMS history: grade A is refused "
-                    "for a battery with a thermal event on record."
-                )
-                % {"code": battery.code, "count": thermal},
-                code="THERMAL_EVENT_ON_RECORD",
-                field="grade",
-            )
-    when = occurred_instant(occurred_at, actor)
-    check_after_head(battery, head, when)
-    licence = licence_for(site, Activity.STORAGE, when)
-    linked = snapshots_of(battery, snapshots)
-    event = append_event(
-        subject=battery,
+    step = _begin_step(
+        actor,
+        code=code,
+        facility=facility,
         type=EventType.GRADED,
-        actor=actor,
-        occurred_at=when,
-        head=head,
-        facility=site,
         activity=Activity.STORAGE,
-        licence=licence,
-        snapshots=linked,
+        occurred_at=occurred_at,
+        snapshots=snapshots,
+        key=key,
+        print_=print_,
+        before_time=_refuse_top_grade_after_thermal_event if grade == TOP_GRADE else None,
+    )
+    if isinstance(step, CustodyEvent):
+        return Outcome(step, replayed=True)
+    event = _append_step(
+        step,
+        type=EventType.GRADED,
         data={
             "grade": grade,
             "method": method,
@@ -326,11 +372,22 @@ def record_grading(
             "lab_id": certifier.pk if certifier else None,
             "note": note,
         },
-        idempotency_key=key,
-        fingerprint=print_,
-        subject_changes={"status": status},
     )
     return Outcome(event)
+
+
+def _refuse_top_grade_after_thermal_event(battery: Battery) -> None:
+    thermal = thermal_events_on_record(battery)
+    if thermal:
+        raise CustodyError(
+            _(
+                "%(code)s has %(count)d thermal event(s) in its signed BMS history: grade A is refused "
+                "for a battery with a thermal event on record."
+            )
+            % {"code": battery.code, "count": thermal},
+            code="THERMAL_EVENT_ON_RECORD",
+            field="grade",
+        )
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -412,17 +469,20 @@ def record_dismantling(
             "note": note,
         },
     )
-    battery, site_row = lock_battery_at(code, actor, facility)
-    if done := replayed(actor, key, print_):
-        return Outcome(done, replayed=True)
-    site = own_facility(actor, facility, row=site_row)
-    require_custodian(battery, actor)
-    status = next_status(battery, EventType.DISMANTLED)
-    head = open_head(battery)
-    when = occurred_instant(occurred_at, actor)
-    check_after_head(battery, head, when)
-    licence = licence_for(site, Activity.DISMANTLING, when)
-    linked = snapshots_of(battery, snapshots)
+    step = _begin_step(
+        actor,
+        code=code,
+        facility=facility,
+        type=EventType.DISMANTLED,
+        activity=Activity.DISMANTLING,
+        occurred_at=occurred_at,
+        snapshots=snapshots,
+        key=key,
+        print_=print_,
+    )
+    if isinstance(step, CustodyEvent):
+        return Outcome(step, replayed=True)
+    battery, site, when, licence = step.battery, step.site, step.when, step.licence
 
     # Components registered before (an OEM registers packs with their modules) are released from the
     # unit; they are locked in code order, as every multi-row step does, so two steps never deadlock.
@@ -451,21 +511,7 @@ def record_dismantling(
         heads[component] = open_head(child, field=field)
         check_after_head(child, heads[component], when)
 
-    parent_event = append_event(
-        subject=battery,
-        type=EventType.DISMANTLED,
-        actor=actor,
-        occurred_at=when,
-        head=head,
-        facility=site,
-        activity=Activity.DISMANTLING,
-        licence=licence,
-        snapshots=linked,
-        data={"components": wanted, "note": note},
-        idempotency_key=key,
-        fingerprint=print_,
-        subject_changes={"status": status},
-    )
+    parent_event = _append_step(step, type=EventType.DISMANTLED, data={"components": wanted, "note": note})
 
     fresh = [(index, component) for index, component in enumerate(wanted) if component not in existing]
     created = _register_components(battery, fresh, actor) if fresh else {}
@@ -530,31 +576,22 @@ def record_repurposing(
             "snapshots": _shots(snapshots),
         },
     )
-    battery, site_row = lock_battery_at(code, actor, facility)
-    if done := replayed(actor, key, print_):
-        return Outcome(done, replayed=True)
-    site = own_facility(actor, facility, row=site_row)
-    require_custodian(battery, actor)
-    status = next_status(battery, EventType.REPURPOSED)
-    head = open_head(battery)
-    when = occurred_instant(occurred_at, actor)
-    check_after_head(battery, head, when)
-    licence = licence_for(site, Activity.SECOND_LIFE, when)
-    linked = snapshots_of(battery, snapshots)
-    original_event = append_event(
-        subject=battery,
+    step = _begin_step(
+        actor,
+        code=code,
+        facility=facility,
         type=EventType.REPURPOSED,
-        actor=actor,
-        occurred_at=when,
-        head=head,
-        facility=site,
         activity=Activity.SECOND_LIFE,
-        licence=licence,
-        snapshots=linked,
-        data={"new_code": recode, "application": application},
-        idempotency_key=key,
-        fingerprint=print_,
-        subject_changes={"status": status},
+        occurred_at=occurred_at,
+        snapshots=snapshots,
+        key=key,
+        print_=print_,
+    )
+    if isinstance(step, CustodyEvent):
+        return Outcome(step, replayed=True)
+    battery = step.battery
+    original_event = _append_step(
+        step, type=EventType.REPURPOSED, data={"new_code": recode, "application": application}
     )
     unit = register_recoded(
         original=battery, code=recode, organisation=actor.organisation, user=actor.user, field="new_code"
@@ -563,11 +600,11 @@ def record_repurposing(
         subject=unit,
         type=EventType.REPURPOSED,
         actor=actor,
-        occurred_at=when,
+        occurred_at=step.when,
         head=None,
-        facility=site,
+        facility=step.site,
         activity=Activity.SECOND_LIFE,
-        licence=licence,
+        licence=step.licence,
         inputs=[Consumed(battery, original_event)],
         data={
             "original": battery.code,
@@ -609,30 +646,17 @@ def record_disposal(
             "snapshots": _shots(snapshots),
         },
     )
-    battery, site_row = lock_battery_at(code, actor, facility)
-    if done := replayed(actor, key, print_):
-        return Outcome(done, replayed=True)
-    site = own_facility(actor, facility, row=site_row)
-    require_custodian(battery, actor)
-    status = next_status(battery, EventType.DISPOSED)
-    head = open_head(battery)
-    when = occurred_instant(occurred_at, actor)
-    check_after_head(battery, head, when)
-    licence = licence_for(site, Activity.MATERIAL_RECOVERY, when)
-    linked = snapshots_of(battery, snapshots)
-    event = append_event(
-        subject=battery,
+    step = _begin_step(
+        actor,
+        code=code,
+        facility=facility,
         type=EventType.DISPOSED,
-        actor=actor,
-        occurred_at=when,
-        head=head,
-        facility=site,
         activity=Activity.MATERIAL_RECOVERY,
-        licence=licence,
-        snapshots=linked,
-        data={"method": method},
-        idempotency_key=key,
-        fingerprint=print_,
-        subject_changes={"status": status},
+        occurred_at=occurred_at,
+        snapshots=snapshots,
+        key=key,
+        print_=print_,
     )
-    return Outcome(event)
+    if isinstance(step, CustodyEvent):
+        return Outcome(step, replayed=True)
+    return Outcome(_append_step(step, type=EventType.DISPOSED, data={"method": method}))
