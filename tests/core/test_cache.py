@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 
 from core.cache import PooledRedisCache
-from tests.conftest import REQUIRE_SERVICES
+from tests.conftest import need_service
 
 
 @pytest.fixture
@@ -12,11 +12,10 @@ def redis_cache(settings):
 
     url = settings.REDIS_URL or "redis://127.0.0.1:6379/0"
     try:
-        redis.Redis.from_url(url, socket_connect_timeout=1).ping()
+        reachable = bool(redis.Redis.from_url(url, socket_connect_timeout=1).ping())
     except redis.exceptions.ConnectionError:
-        if REQUIRE_SERVICES:
-            pytest.fail(f"Required service unavailable: Redis at {url}")
-        pytest.skip("Redis is not reachable")
+        reachable = False
+    need_service(reachable, f"Redis at {url}")
     cache = PooledRedisCache(url.rsplit("/", 1)[0] + "/14", {"KEY_PREFIX": "test-pooled"})
     yield cache
     cache.clear()
