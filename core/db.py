@@ -1,9 +1,9 @@
 """Append-only tables (refused by the ORM and by database triggers on PostgreSQL and SQLite), and a
-prepared-statement cursor for hot paths."""
+prepared-statement cursor and lookup for hot paths."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Any
@@ -104,6 +104,57 @@ def hot_cursor(db: Any = None) -> Iterator[Any]:
             db.connection.prepare_threshold = _PREPARE_ONLY_WHEN_ASKED
         cursor = db.__dict__[_HOT_CURSOR] = _PreparedCursor(db)
     yield cursor
+
+
+_LOOKUP_PLACEHOLDER = "\x00voltrace-lookup\x00"
+
+
+class PreparedLookup:
+    """One object by one value, with its `select_related` objects, through `hot_cursor`.
+
+    `build(value)` gives the queryset for a value; its SQL must be the same for every value, with the
+    value as its only parameter. On PostgreSQL the statement is then compiled once per process and
+    prepared once per connection: a lookup joining eight tables cost PostgreSQL more to plan each time
+    (about 7 ms) than to run (0.4 ms). Elsewhere, and while queries are logged, it is the ORM's `get`.
+    """
+
+    def __init__(self, build: Callable[[Any], models.QuerySet[Any]]) -> None:
+        self._build = build
+        self._compiled: dict[str, Any] = {}
+
+    def get(self, value: Any, *, using: str = DEFAULT_DB_ALIAS) -> Any:
+        """The object, or None when no row matches."""
+        db = connections[using]
+        if db.vendor != "postgresql" or db.queries_logged:
+            return self._build(value).using(using).first()
+        compiled = self._compiled.get(using) or self._compile(using)
+        sql, compiler, init_list, start, end, populators = compiled
+        with hot_cursor(db) as cursor:
+            cursor.execute(sql, [value])
+            row = cursor.fetchone()
+        if row is None:
+            return None
+        row = next(compiler.results_iter(results=[[row]]))  # the backend's converters, as the ORM applies
+        obj = compiler.query.model.from_db(using, init_list, row[start:end])
+        for populator in populators:
+            populator.populate(row, obj)
+        return obj
+
+    def _compile(self, using: str) -> Any:
+        from django.db.models.query import get_related_populators
+
+        queryset = self._build(_LOOKUP_PLACEHOLDER).using(using)
+        compiler = queryset.query.get_compiler(using=using)
+        sql, params = compiler.as_sql()
+        if tuple(params) != (_LOOKUP_PLACEHOLDER,):
+            raise ValueError("A prepared lookup takes exactly one parameter, the value looked up.")
+        klass_info = compiler.klass_info
+        fields = klass_info["select_fields"]
+        start, end = fields[0], fields[-1] + 1
+        init_list = [column[0].target.attname for column in compiler.select[start:end]]
+        populators = get_related_populators(klass_info, compiler.select, using)
+        compiled = self._compiled[using] = (sql, compiler, init_list, start, end, populators)
+        return compiled
 
 
 class AppendOnlyQuerySet(models.QuerySet):

@@ -15,6 +15,7 @@ from django.utils import timezone
 from django.utils.translation import get_language
 
 from accounts.models import Organisation
+from core.db import PreparedLookup
 from passport import access, qr
 from passport.attributes import PUBLIC, TIER_LABELS, PassportAttribute, served_for
 from passport.codes import BATTERY_TYPES
@@ -126,13 +127,14 @@ def forget_public_page(code: str) -> None:
     cache.delete_many([public_page_key(code, language) for language, _name in settings.LANGUAGES])
 
 
+# No ORDER BY: the code is unique, and ordering costs more to compile than the lookup to run. Prepared:
+# every first view of a passport runs it, and PostgreSQL took longer to plan its joins than to run them.
+_passport_lookup = PreparedLookup(lambda code: Battery.objects.for_passport().order_by().filter(code=code))
+
+
 def battery_for_passport(code: str) -> Battery | None:
     """The battery registered under `code`, with what its passport shows, in one query."""
-    # No ORDER BY: the code is unique, and ordering costs more to compile than the lookup to run.
-    try:
-        return Battery.objects.for_passport().order_by().get(code=code)
-    except Battery.DoesNotExist:
-        return None
+    return _passport_lookup.get(code)
 
 
 def _scaled(voltage: Decimal, series: int | None) -> Decimal | None:
