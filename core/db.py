@@ -109,52 +109,116 @@ def hot_cursor(db: Any = None) -> Iterator[Any]:
 _LOOKUP_PLACEHOLDER = "\x00voltrace-lookup\x00"
 
 
-class PreparedLookup:
-    """One object by one value, with its `select_related` objects, through `hot_cursor`.
+class _PreparedQuery:
+    """A queryset compiled once per process and prepared once per PostgreSQL connection.
 
-    `build(value)` gives the queryset for a value; its SQL must be the same for every value, with the
-    value as its only parameter. On PostgreSQL the statement is then compiled once per process and
-    prepared once per connection: a lookup joining eight tables cost PostgreSQL more to plan each time
-    (about 7 ms) than to run (0.4 ms). Elsewhere, and while queries are logged, it is the ORM's `get`.
+    `build(*values)` gives the queryset for some values; its SQL must be the same whatever the values,
+    which appear in it only as parameters. It is compiled once with `placeholders` (values of the right
+    type that appear nowhere else in the query), and each run binds the real values in their places.
+    """
+
+    def __init__(self, build: Callable[..., models.QuerySet[Any]], placeholders: tuple[Any, ...]) -> None:
+        self._build = build
+        self._placeholders = placeholders
+        self._compiled: dict[str, Any] = {}
+
+    def _prepared(self, db: Any) -> bool:
+        return db.vendor == "postgresql" and not db.queries_logged
+
+    def _run(self, using: str, values: tuple[Any, ...], *, one: bool) -> tuple[Any, list[Any]]:
+        """(the compiled statement, its raw rows) for these values."""
+        compiled = self._compiled.get(using) or self._compile(using)
+        params = list(compiled["constants"])
+        for position, value in zip(compiled["positions"], values, strict=True):
+            params[position] = value
+        with hot_cursor(connections[using]) as cursor:
+            cursor.execute(compiled["sql"], params)
+            if one:
+                row = cursor.fetchone()
+                return compiled, [] if row is None else [row]
+            return compiled, cursor.fetchall()
+
+    def _compile(self, using: str) -> dict[str, Any]:
+        queryset = self._build(*self._placeholders).using(using)
+        compiler = queryset.query.get_compiler(using=using)
+        sql, params = compiler.as_sql()
+        params = tuple(params)
+        positions = []
+        for placeholder in self._placeholders:
+            if params.count(placeholder) != 1:
+                raise ValueError(
+                    f"A prepared query needs each placeholder exactly once among its parameters; "
+                    f"{placeholder!r} appears {params.count(placeholder)} times in {params!r}."
+                )
+            positions.append(params.index(placeholder))
+        compiled = {"sql": sql, "compiler": compiler, "constants": params, "positions": positions}
+        compiled.update(self._shape(queryset, compiler, using))
+        self._compiled[using] = compiled
+        return compiled
+
+    def _shape(self, queryset: models.QuerySet[Any], compiler: Any, using: str) -> dict[str, Any]:
+        return {}
+
+
+class PreparedLookup(_PreparedQuery):
+    """One object by one value, with its `select_related` objects, as a prepared statement.
+
+    `build(value)` gives the queryset for a value. A lookup joining eight tables cost PostgreSQL more to
+    plan each time (about 7 ms) than to run (0.4 ms). Elsewhere, and while queries are logged, it is the
+    ORM's own `first()`.
     """
 
     def __init__(self, build: Callable[[Any], models.QuerySet[Any]]) -> None:
-        self._build = build
-        self._compiled: dict[str, Any] = {}
+        super().__init__(build, (_LOOKUP_PLACEHOLDER,))
 
     def get(self, value: Any, *, using: str = DEFAULT_DB_ALIAS) -> Any:
         """The object, or None when no row matches."""
-        db = connections[using]
-        if db.vendor != "postgresql" or db.queries_logged:
+        if not self._prepared(connections[using]):
             return self._build(value).using(using).first()
-        compiled = self._compiled.get(using) or self._compile(using)
-        sql, compiler, init_list, start, end, populators = compiled
-        with hot_cursor(db) as cursor:
-            cursor.execute(sql, [value])
-            row = cursor.fetchone()
-        if row is None:
+        compiled, rows = self._run(using, (value,), one=True)
+        if not rows:
             return None
-        row = next(compiler.results_iter(results=[[row]]))  # the backend's converters, as the ORM applies
-        obj = compiler.query.model.from_db(using, init_list, row[start:end])
-        for populator in populators:
+        compiler = compiled["compiler"]
+        row = next(compiler.results_iter(results=[rows]))  # the backend's converters, as the ORM applies
+        start, end = compiled["model_columns"]
+        obj = compiler.query.model.from_db(using, compiled["init_list"], row[start:end])
+        for populator in compiled["populators"]:
             populator.populate(row, obj)
         return obj
 
-    def _compile(self, using: str) -> Any:
+    def _shape(self, queryset: models.QuerySet[Any], compiler: Any, using: str) -> dict[str, Any]:
         from django.db.models.query import get_related_populators
 
-        queryset = self._build(_LOOKUP_PLACEHOLDER).using(using)
-        compiler = queryset.query.get_compiler(using=using)
-        sql, params = compiler.as_sql()
-        if tuple(params) != (_LOOKUP_PLACEHOLDER,):
-            raise ValueError("A prepared lookup takes exactly one parameter, the value looked up.")
         klass_info = compiler.klass_info
         fields = klass_info["select_fields"]
         start, end = fields[0], fields[-1] + 1
-        init_list = [column[0].target.attname for column in compiler.select[start:end]]
-        populators = get_related_populators(klass_info, compiler.select, using)
-        compiled = self._compiled[using] = (sql, compiler, init_list, start, end, populators)
-        return compiled
+        return {
+            "model_columns": (start, end),
+            "init_list": [column[0].target.attname for column in compiler.select[start:end]],
+            "populators": get_related_populators(klass_info, compiler.select, using),
+        }
+
+
+class PreparedRows(_PreparedQuery):
+    """The rows of a `values_list` queryset, as tuples in its field order, as a prepared statement.
+
+    See `_PreparedQuery` for `build` and `placeholders`. Elsewhere, and while queries are logged, it is
+    the ORM's own query.
+    """
+
+    def rows(self, *values: Any, using: str = DEFAULT_DB_ALIAS) -> list[tuple[Any, ...]]:
+        if not self._prepared(connections[using]):
+            return list(self._build(*values).using(using))
+        compiled, rows = self._run(using, values, one=False)
+        # Django 5.2 selects the columns in the order values_list() names them, annotations included.
+        return [tuple(row) for row in compiled["compiler"].results_iter(results=[rows])]
+
+    def _shape(self, queryset: models.QuerySet[Any], compiler: Any, using: str) -> dict[str, Any]:
+        from django.db.models.query import ValuesListIterable
+
+        if queryset._iterable_class is not ValuesListIterable:
+            raise ValueError("A prepared rows query is a values_list() queryset (not flat, not named).")
+        return {}
 
 
 class AppendOnlyQuerySet(models.QuerySet):

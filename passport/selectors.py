@@ -15,7 +15,7 @@ from django.utils import timezone
 from django.utils.translation import get_language
 
 from accounts.models import Organisation
-from core.db import PreparedLookup
+from core.db import PreparedLookup, PreparedRows
 from passport import access, qr
 from passport.attributes import PUBLIC, TIER_LABELS, PassportAttribute, served_for
 from passport.codes import BATTERY_TYPES
@@ -132,6 +132,17 @@ def forget_public_page(code: str) -> None:
 _passport_lookup = PreparedLookup(lambda code: Battery.objects.for_passport().order_by().filter(code=code))
 
 
+# The first components of a pack or module, and one more to tell that there are more.
+_component_codes = PreparedRows(
+    lambda battery_id: (
+        Battery.objects.filter(parent_id=battery_id)
+        .order_by("code")
+        .values_list("code")[: MAX_LISTED_COMPONENTS + 1]
+    ),
+    placeholders=(-1,),
+)
+
+
 def battery_for_passport(code: str) -> Battery | None:
     """The battery registered under `code`, with what its passport shows, in one query."""
     return _passport_lookup.get(code)
@@ -195,9 +206,7 @@ def passport_for(*, battery: Battery, user: Any, at: datetime | None = None) -> 
     components: tuple[str, ...] = ()
     component_count = 0
     if battery.product_type != "C":
-        listed = list(
-            battery.children.order_by("code").values_list("code", flat=True)[: MAX_LISTED_COMPONENTS + 1]
-        )
+        listed = [code for (code,) in _component_codes.rows(battery.pk)]
         # One query whatever the size: the first components are listed, and "more" past them.
         component_count = len(listed)
         components = tuple(listed[:MAX_LISTED_COMPONENTS])

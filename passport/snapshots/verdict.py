@@ -12,10 +12,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from django.db.models import Exists, F, OuterRef, Q
+from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
+from core.db import PreparedRows
 from passport.models import DeviceKeyRevocation
 from passport.snapshots.models import Snapshot
 from passport.snapshots.selectors import summary_of
@@ -25,24 +26,38 @@ if TYPE_CHECKING:
     from passport.models import Battery
 
 
+def _unsigned_query(battery_id: int) -> QuerySet[Snapshot]:
+    """How many of the battery's snapshots were captured when their key was no longer valid (no row when
+    none was)."""
+    revoked_then = DeviceKeyRevocation.objects.filter(
+        key=OuterRef("device_key_id"), effective_at__lte=OuterRef("captured_at")
+    )
+    return (
+        Snapshot.objects.filter(battery_id=battery_id)
+        .filter(
+            Q(Exists(revoked_then))
+            | Q(captured_at__lt=F("device_key__valid_from"))
+            | Q(device_key__valid_until__isnull=False, captured_at__gte=F("device_key__valid_until"))
+        )
+        .order_by()
+        .values("battery_id")
+        .annotate(unsigned=Count("pk"))
+        .values_list("unsigned")
+    )
+
+
+# Prepared: the scan page asks it for every battery with snapshots.
+_unsigned_count = PreparedRows(_unsigned_query, placeholders=(-1,))
+
+
 def check_bms_history(battery: Battery, at: datetime) -> CheckResult:
     """Passed when signed snapshots exist, every signing key was valid at capture, and none is flagged."""
     summary = summary_of(battery)
     count = summary.snapshot_count
     if not count:
         return CheckResult(UNAVAILABLE, _("No signed BMS snapshot is on record for this battery."))
-    revoked_then = DeviceKeyRevocation.objects.filter(
-        key=OuterRef("device_key_id"), effective_at__lte=OuterRef("captured_at")
-    )
-    unsigned = (
-        Snapshot.objects.filter(battery=battery)
-        .filter(
-            Q(Exists(revoked_then))
-            | Q(captured_at__lt=F("device_key__valid_from"))
-            | Q(device_key__valid_until__isnull=False, captured_at__gte=F("device_key__valid_until"))
-        )
-        .count()
-    )
+    counted = _unsigned_count.rows(battery.pk)
+    unsigned = counted[0][0] if counted else 0
     if unsigned:
         return CheckResult(
             FAILED,

@@ -118,6 +118,23 @@ def test_the_public_summary_lists_sites_months_and_licences_including_the_parent
     assert {step.month for step in summary.steps} == {month}
 
 
+def test_the_prepared_facts_of_a_lineage_are_the_orms(registered_pack, recycler_operator, recycler_site):
+    services.record_intake(by=recycler_operator, code=registered_pack.code, facility=recycler_site)
+    module = gbt_code("HNC", product_type="M", serial=2)
+    services.record_dismantling(
+        by=recycler_operator, code=registered_pack.code, facility=recycler_site, components=[module]
+    )
+    logged()
+    child = fresh(Battery.objects.get(code=module))
+    lineage = [child.pk, child.parent_id]
+
+    prepared = verdict._facts_of(lineage)  # padded to the prepared statement's three ids
+
+    assert {fact.battery_id for fact in prepared} == set(lineage)
+    assert prepared == verdict._facts_of([*lineage, 10**9, 10**9 + 1])  # through the ORM: more than three
+    assert all(fact.leaf_index is not None and fact.checkpoint_size for fact in prepared)
+
+
 def test_the_public_passport_page_costs_one_query_for_custody_whatever_the_history(
     client, settings, registered_pack, recycler_operator, recycler_admin, recycler_site
 ):

@@ -1,11 +1,13 @@
-"""The passport's one-battery lookup through a prepared statement (core.db.PreparedLookup)."""
+"""Prepared statements of the scan page (core.db.PreparedLookup, PreparedRows): the same objects and rows
+as the ORM's, one statement per query whatever the values, and queries that cannot be prepared refused."""
 
 from __future__ import annotations
 
 import pytest
 from django.db import connection
+from django.db.models import Count
 
-from core.db import PreparedLookup
+from core.db import PreparedLookup, PreparedRows
 from passport import selectors
 from passport.models import Battery
 from tests.factories import BatteryFactory
@@ -63,9 +65,53 @@ def test_lookup_is_prepared_once_per_postgresql_connection(postgres, hnc):
     assert prepared() == before + 1  # one statement for every value, planned by PostgreSQL once
 
 
-def test_a_queryset_with_other_parameters_is_refused(postgres, hnc):
-    # The SQL is compiled only where it is prepared; elsewhere the lookup is the ORM's own query.
+def test_other_parameters_stay_as_compiled_and_the_value_must_be_one_of_them(postgres, hnc):
+    battery = BatteryFactory(manufacturer=hnc)
+    registered = PreparedLookup(lambda code: Battery.objects.filter(code=code, status="registered"))
+    assert registered.get(battery.code).pk == battery.pk
+    recycled = PreparedLookup(lambda code: Battery.objects.filter(code=code, status="recycled"))
+    assert recycled.get(battery.code) is None
+
+    ignoring = PreparedLookup(lambda code: Battery.objects.filter(code=battery.code))
+    with pytest.raises(ValueError, match="exactly once"):
+        ignoring.get(battery.code)
+
+
+def test_rows_come_in_the_order_values_list_asked_for(hnc):
+    pack = BatteryFactory(manufacturer=hnc)
+    for number in (2, 3):
+        BatteryFactory(manufacturer=hnc, product_type="M", parent=pack, number=number)
+
+    def build(oem_id):
+        # The annotation comes first in the fields asked for, last in the SQL.
+        return (
+            Battery.objects.filter(oem_id=oem_id)
+            .annotate(components=Count("children"))
+            .order_by("code")
+            .values_list("components", "code", "status")
+        )
+
+    expected = list(build(pack.oem_id))
+    assert [row[0] for row in expected if row[1] == pack.code] == [2]
+    assert PreparedRows(build, placeholders=(-1,)).rows(pack.oem_id) == expected
+    assert PreparedRows(build, placeholders=(-1,)).rows(-42) == []
+
+
+def test_a_placeholder_must_appear_exactly_once(postgres, hnc):
     BatteryFactory(manufacturer=hnc)
-    lookup = PreparedLookup(lambda code: Battery.objects.filter(code=code, status="registered"))
-    with pytest.raises(ValueError, match="exactly one parameter"):
-        lookup.get("HNCPBAB1234567T2M0000001")
+    twice = PreparedRows(
+        lambda oem_id: Battery.objects.filter(oem_id=oem_id, registered_by_id=oem_id).values_list("code"),
+        placeholders=(-1,),
+    )
+    with pytest.raises(ValueError, match="exactly once"):
+        twice.rows(hnc.oem_id)
+
+
+def test_only_plain_values_list_querysets_are_prepared_as_rows(postgres, hnc):
+    BatteryFactory(manufacturer=hnc)
+    flat = PreparedRows(
+        lambda oem_id: Battery.objects.filter(oem_id=oem_id).values_list("code", flat=True),
+        placeholders=(-1,),
+    )
+    with pytest.raises(ValueError, match="values_list"):
+        flat.rows(hnc.oem_id)
