@@ -23,7 +23,6 @@ PDF >= 50 pages/s.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import resource
@@ -59,12 +58,6 @@ TRACED = os.environ.get("BENCH_TRACE_FORMATS", "csv,bundle,epcis").split(",")
 GOALS = {"csv": 5.0, "bundle": 20.0}  # seconds for 10,000 batteries
 PDF_PAGES_PER_SECOND = 50.0
 T0 = datetime(2025, 1, 6, 8, 0, tzinfo=UTC)
-# A battery's chain: registered by the OEM, taken in at the recycler's licensed site, then graded there.
-STEPS: tuple[tuple[str, str | None, dict[str, Any]], ...] = (
-    ("registered", None, {}),
-    ("intake", "intake", {"note": ""}),
-    ("graded", "storage", {"grade": "B", "method": "capacity test at 0.5C", "lab": None, "note": ""}),
-)
 
 
 def _admin(sql: str) -> None:
@@ -85,11 +78,8 @@ def seed(batteries: int) -> dict[str, float]:
     from django.db import connection
 
     from accounts.models import Membership, Organisation, User
-    from core.canonical import canonicalize
-    from custody.events.body import event_body
+    from bench.seeding import copy_event_chains, licensed_site
     from custody.transparency.services import publish_checkpoint, sequence_pending
-    from licensing import local_time
-    from licensing.models import Facility, Licence, LicenceEvent
     from passport.models import Battery, BatteryModel, ManufacturerCode
 
     oem = Organisation.objects.create(name="Bench OEM", kind="oem", country="CN")
@@ -103,16 +93,7 @@ def seed(batteries: int) -> dict[str, float]:
         nominal_voltage_v="320", rated_energy_kwh="89.6", mass_kg="520", cell_count=100,
         configuration="100S1P", cell_voltage_min_v="2.5", cell_voltage_max_v="3.65",
     )  # fmt: skip
-    site = Facility.objects.create(organisation=recycler, name="Bench plant", province="CN-JX", country="CN")
-    starts = local_time.start_of_day(date(2024, 1, 1), site.timezone)
-    activities = ["intake", "storage", "dismantling", "second_life", "material_recovery"]
-    licence = Licence.objects.create(
-        facility=site, kind="hazardous_waste", issuing_authority="Bench authority", number="BENCH-1",
-        activities=activities, valid_from=date(2024, 1, 1), starts_at=starts,
-    )  # fmt: skip
-    LicenceEvent.objects.create(
-        licence=licence, kind="issued", effective_at=starts, new_activities=activities
-    )
+    site = licensed_site(oem, recycler, since=date(2024, 1, 1))
 
     began = time.perf_counter()
     rows = [
@@ -141,45 +122,13 @@ def seed(batteries: int) -> dict[str, float]:
     battery_seconds = time.perf_counter() - began
 
     began = time.perf_counter()
-    columns = (
-        "type, battery_id, seq, actor_id, facility_id, activity, occurred_at, recorded_at, licence_id, "
-        "licence_status, request_fingerprint, prev_hash, hash, body"
+    events = copy_event_chains(
+        ((ids[code(serial)], code(serial)) for serial in range(1, batteries + 1)),
+        site,
+        events_per_battery=EVENTS_PER_BATTERY,
+        start=T0,
+        stagger=timedelta(minutes=1),
     )
-    hashes: list[bytes] = []
-    with (
-        connection.cursor() as cursor,
-        cursor.cursor.copy(f"COPY custody_custodyevent ({columns}) FROM STDIN") as copy,
-    ):
-        for serial in range(1, batteries + 1):
-            battery_code = code(serial)
-            previous: bytes | None = None
-            for seq in range(EVENTS_PER_BATTERY):
-                at = T0 + timedelta(minutes=serial) + timedelta(days=seq)
-                kind, activity, data = STEPS[min(seq, len(STEPS) - 1)]
-                actor = oem if activity is None else recycler
-                facility = site.pk if activity else None
-                licence_id = licence.pk if activity else None
-                body = event_body(
-                    type=kind, subject_kind="battery", subject_code=battery_code, seq=seq, prev_hash=previous,
-                    occurred_at=at, recorded_at=at, actor=actor.name, actor_id=actor.pk, facility_id=facility,
-                    activity=activity, licence_id=licence_id, licence_status="active" if licence_id else None,
-                    snapshots=[], inputs=[], data=data,
-                )  # fmt: skip
-                canonical = canonicalize(body)
-                digest = hashlib.sha256(canonical).digest()
-                copy.write_row(
-                    (kind, ids[battery_code], seq, actor.pk, facility, activity or "", at, at, licence_id,
-                     "active" if licence_id else "", "", previous, digest, canonical.decode("utf-8"))
-                )  # fmt: skip
-                hashes.append(digest)
-                previous = digest
-    with (
-        connection.cursor() as cursor,
-        cursor.cursor.copy("COPY custody_pendingleaf (event_hash, enqueued_at) FROM STDIN") as copy,
-    ):
-        now = datetime.now(UTC)
-        for digest in hashes:
-            copy.write_row((digest, now))
     with connection.cursor() as cursor:
         cursor.execute("ANALYZE")
     event_seconds = time.perf_counter() - began
@@ -189,7 +138,7 @@ def seed(batteries: int) -> dict[str, float]:
     log_seconds = time.perf_counter() - began
     return {
         "batteries": batteries,
-        "events": len(hashes),
+        "events": events,
         "battery_s": battery_seconds,
         "event_s": event_seconds,
         "log_s": log_seconds,
