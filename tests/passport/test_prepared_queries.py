@@ -115,3 +115,12 @@ def test_only_plain_values_list_querysets_are_prepared_as_rows(postgres, hnc):
     )
     with pytest.raises(ValueError, match="values_list"):
         flat.rows(hnc.oem_id)
+
+
+def test_without_prepared_statements_the_same_sql_runs_on_djangos_cursor(postgres, settings, hnc):
+    # Behind a pooler that drops prepared statements (PREPARED_HOT_STATEMENTS=false).
+    settings.PREPARED_HOT_STATEMENTS = False
+    battery = BatteryFactory(manufacturer=hnc)
+    assert selectors.battery_for_passport(battery.code).pk == battery.pk
+    pks = PreparedRows(lambda code: Battery.objects.filter(code=code).values_list("pk"), placeholders=("?",))
+    assert pks.rows(battery.code) == [(battery.pk,)]
