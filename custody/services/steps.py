@@ -86,14 +86,26 @@ def _begin_step(
     occurred_at: datetime | None,
     snapshots: Sequence[str] | None,
     key: str | None,
-    print_: str,
+    request: dict[str, Any],
     holder_check: Callable[[Battery, Actor], None] = require_custodian,
     before_time: Callable[[Battery], None] | None = None,
 ) -> Step | CustodyEvent:
     """Lock the battery and run every check a site step shares, in the order refusals are reported.
 
-    Returns the first result when the idempotency key was already used for the same request.
+    `request` holds the step's own cleaned fields: with the battery, site, time and snapshots they make
+    the fingerprint a retry with the same idempotency key must repeat. Returns the first result when the
+    key was already used for the same request.
     """
+    print_ = fingerprint(
+        str(type),
+        {
+            "code": normalised_code(code),
+            "facility": _facility_id(facility),
+            "occurred_at": _when(occurred_at),
+            "snapshots": _shots(snapshots),
+            **request,
+        },
+    )
     battery, site_row = lock_battery_at(code, actor, facility)
     if done := replayed(actor, key, print_):
         return done
@@ -261,16 +273,6 @@ def record_intake(
     actor = actor_for(by)
     key = clean_key(idempotency_key)
     note = text(note, field="note", max_length=500)
-    print_ = fingerprint(
-        "intake",
-        {
-            "code": normalised_code(code),
-            "facility": _facility_id(facility),
-            "occurred_at": _when(occurred_at),
-            "snapshots": _shots(snapshots),
-            "note": note,
-        },
-    )
     step = _begin_step(
         actor,
         code=code,
@@ -280,7 +282,7 @@ def record_intake(
         occurred_at=occurred_at,
         snapshots=snapshots,
         key=key,
-        print_=print_,
+        request={"note": note},
         holder_check=lambda battery, actor: check_intake_holder(battery, actor.organisation),
     )
     if isinstance(step, CustodyEvent):
@@ -335,19 +337,6 @@ def record_grading(
     method = text(method, field="method", max_length=200, required=True)
     note = text(note, field="note", max_length=500)
     certifier = _lab(lab)
-    print_ = fingerprint(
-        "graded",
-        {
-            "code": normalised_code(code),
-            "facility": _facility_id(facility),
-            "grade": grade,
-            "method": method,
-            "lab": certifier.pk if certifier else None,
-            "occurred_at": _when(occurred_at),
-            "snapshots": _shots(snapshots),
-            "note": note,
-        },
-    )
     step = _begin_step(
         actor,
         code=code,
@@ -357,7 +346,7 @@ def record_grading(
         occurred_at=occurred_at,
         snapshots=snapshots,
         key=key,
-        print_=print_,
+        request={"grade": grade, "method": method, "lab": certifier.pk if certifier else None, "note": note},
         before_time=_refuse_top_grade_after_thermal_event if grade == TOP_GRADE else None,
     )
     if isinstance(step, CustodyEvent):
@@ -458,17 +447,6 @@ def record_dismantling(
     key = clean_key(idempotency_key)
     wanted = _component_codes(components)
     note = text(note, field="note", max_length=500)
-    print_ = fingerprint(
-        "dismantled",
-        {
-            "code": normalised_code(code),
-            "facility": _facility_id(facility),
-            "components": wanted,
-            "occurred_at": _when(occurred_at),
-            "snapshots": _shots(snapshots),
-            "note": note,
-        },
-    )
     step = _begin_step(
         actor,
         code=code,
@@ -478,7 +456,7 @@ def record_dismantling(
         occurred_at=occurred_at,
         snapshots=snapshots,
         key=key,
-        print_=print_,
+        request={"components": wanted, "note": note},
     )
     if isinstance(step, CustodyEvent):
         return Outcome(step, replayed=True)
@@ -565,17 +543,6 @@ def record_repurposing(
     key = clean_key(idempotency_key)
     application = text(application, field="application", max_length=200)
     recode = normalised_code(new_code)
-    print_ = fingerprint(
-        "repurposed",
-        {
-            "code": normalised_code(code),
-            "facility": _facility_id(facility),
-            "new_code": recode,
-            "application": application,
-            "occurred_at": _when(occurred_at),
-            "snapshots": _shots(snapshots),
-        },
-    )
     step = _begin_step(
         actor,
         code=code,
@@ -585,7 +552,7 @@ def record_repurposing(
         occurred_at=occurred_at,
         snapshots=snapshots,
         key=key,
-        print_=print_,
+        request={"new_code": recode, "application": application},
     )
     if isinstance(step, CustodyEvent):
         return Outcome(step, replayed=True)
@@ -636,16 +603,6 @@ def record_disposal(
     actor = actor_for(by)
     key = clean_key(idempotency_key)
     method = text(method, field="method", max_length=200, required=True)
-    print_ = fingerprint(
-        "disposed",
-        {
-            "code": normalised_code(code),
-            "facility": _facility_id(facility),
-            "method": method,
-            "occurred_at": _when(occurred_at),
-            "snapshots": _shots(snapshots),
-        },
-    )
     step = _begin_step(
         actor,
         code=code,
@@ -655,7 +612,7 @@ def record_disposal(
         occurred_at=occurred_at,
         snapshots=snapshots,
         key=key,
-        print_=print_,
+        request={"method": method},
     )
     if isinstance(step, CustodyEvent):
         return Outcome(step, replayed=True)

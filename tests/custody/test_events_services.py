@@ -15,6 +15,7 @@ from django.utils import timezone
 
 from core.errors import DomainError
 from custody import services
+from custody.events.body import fingerprint
 from custody.events.licences import forget_all
 from custody.events.models import CustodyEvent, EventInput
 from custody.transparency.models import PendingLeaf
@@ -210,6 +211,31 @@ def test_a_retried_intake_with_the_same_key_has_one_effect(registered_pack, recy
     assert not first.replayed
     assert again.event.pk == first.event.pk
     assert CustodyEvent.objects.filter(battery=registered_pack).count() == 2
+
+
+def test_a_steps_stored_fingerprint_is_its_operation_and_cleaned_fields(
+    registered_pack, recycler_operator, recycler_site
+):
+    # Retries compare against fingerprints stored by earlier versions: their content must not drift.
+    services.record_intake(
+        by=recycler_operator, code=registered_pack.code, facility=recycler_site, note=" Arrived sealed ",
+        idempotency_key="k-1",
+    )  # fmt: skip
+    graded = services.record_grading(
+        by=recycler_operator, code=registered_pack.code, facility=recycler_site, grade="B",
+        method="capacity test", idempotency_key="k-2",
+    )  # fmt: skip
+    intake = CustodyEvent.objects.get(battery=registered_pack, type="intake")
+    assert intake.request_fingerprint == fingerprint(
+        "intake",
+        {"code": registered_pack.code, "facility": recycler_site.pk, "occurred_at": None, "snapshots": [],
+         "note": "Arrived sealed"},
+    )  # fmt: skip
+    assert graded.event.request_fingerprint == fingerprint(
+        "graded",
+        {"code": registered_pack.code, "facility": recycler_site.pk, "occurred_at": None, "snapshots": [],
+         "grade": "B", "method": "capacity test", "lab": None, "note": ""},
+    )  # fmt: skip
 
 
 def test_the_same_key_with_a_different_request_is_refused_with_409(
