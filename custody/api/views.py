@@ -303,48 +303,44 @@ class TransferAcceptApi(APIView):
         return _transfer_response(outcome)
 
 
+class TransferEndInputSerializer(serializers.Serializer):
+    """Rejecting or withdrawing an offer: a reason for the other party, optionally."""
+
+    reason = serializers.CharField(required=False, allow_blank=True, default="")
+    idempotency_key = serializers.CharField(required=False, allow_blank=True, max_length=100)
+
+
+def _end_offer(request: Request, pk: int, end: Any) -> Response:
+    """Reject or withdraw an offer through `end` (`services.reject_transfer` or `cancel_transfer`)."""
+    body = TransferEndInputSerializer(data=request.data)
+    body.is_valid(raise_exception=True)
+    data = body.validated_data
+    outcome = end(by=request.user, transfer=pk, reason=data["reason"], idempotency_key=_key(request, data))
+    return _transfer_response(outcome)
+
+
 class TransferRejectApi(APIView):
     """The receiver rejects the offer; the subject stays with the sender."""
 
-    class InputSerializer(serializers.Serializer):
-        reason = serializers.CharField(required=False, allow_blank=True, default="")
-        idempotency_key = serializers.CharField(required=False, allow_blank=True, max_length=100)
-
     @extend_schema(
         tags=TAGS,
-        request=InputSerializer,
+        request=TransferEndInputSerializer,
         responses={200: TransferOutputSerializer, **error_responses(400, 403, 404, 409)},
     )
     def post(self, request: Request, pk: int) -> Response:
-        body = self.InputSerializer(data=request.data)
-        body.is_valid(raise_exception=True)
-        data = body.validated_data
-        outcome = services.reject_transfer(
-            by=request.user, transfer=pk, reason=data["reason"], idempotency_key=_key(request, data)
-        )
-        return _transfer_response(outcome)
+        return _end_offer(request, pk, services.reject_transfer)
 
 
 class TransferCancelApi(APIView):
     """The sender withdraws an offer not yet answered."""
 
-    class InputSerializer(serializers.Serializer):
-        reason = serializers.CharField(required=False, allow_blank=True, default="")
-        idempotency_key = serializers.CharField(required=False, allow_blank=True, max_length=100)
-
     @extend_schema(
         tags=TAGS,
-        request=InputSerializer,
+        request=TransferEndInputSerializer,
         responses={200: TransferOutputSerializer, **error_responses(400, 403, 404, 409)},
     )
     def post(self, request: Request, pk: int) -> Response:
-        body = self.InputSerializer(data=request.data)
-        body.is_valid(raise_exception=True)
-        data = body.validated_data
-        outcome = services.cancel_transfer(
-            by=request.user, transfer=pk, reason=data["reason"], idempotency_key=_key(request, data)
-        )
-        return _transfer_response(outcome)
+        return _end_offer(request, pk, services.cancel_transfer)
 
 
 # ---------------------------------------------------------------------------------------------------

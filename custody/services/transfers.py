@@ -10,7 +10,7 @@ answers exactly one succeeds and the other gets a 409; at most one offer per sub
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -355,43 +355,20 @@ def reject_transfer(
 ) -> TransferOutcome:
     """The receiver turns the offer down; the battery or lot stays with the sender."""
     actor = actor_for(by)
-    key = clean_key(idempotency_key)
-    reason = text(reason, field="reason", max_length=500)
-    found = _transfer_for(actor, transfer, receiver=True)
-    print_ = fingerprint("transfer_rejected", {"transfer": found.pk, "reason": reason})
-    subject = _lock_subject(found)
-    if done := replayed(actor, key, print_):
-        return TransferOutcome(done.transfer, done, replayed=True)
-    found = (
-        Transfer.objects.select_for_update(of=("self",))
-        .select_related("from_organisation", "to_organisation")
-        .get(pk=found.pk)
-    )
-    _still_open(found, actor.recorded_at)
-    next_status(subject, EventType.TRANSFER_REJECTED)
-    head = chain_head(subject)
-    when = occurred_instant(None, actor)
-    check_after_head(subject, head, when)
-    event = append_event(
-        subject=subject,
-        type=EventType.TRANSFER_REJECTED,
-        actor=actor,
-        occurred_at=when,
-        head=head,
-        data={"transfer_id": found.pk, "reason": reason},
-        idempotency_key=key,
-        fingerprint=print_,
-        transfer=found,
-    )
-    _close(found, Transfer.Status.REJECTED, actor=actor, key=key, reason=reason)
-    _notify(
-        found.from_organisation,
-        found,
-        _("%(receiver)s rejected %(code)s") % {"receiver": actor.organisation.name, "code": subject.code},
-        reason,
-        "rejected",
-    )
-    return TransferOutcome(found, event)
+
+    def notify(found: Transfer, subject: Any, reason: str) -> None:
+        _notify(
+            found.from_organisation,
+            found,
+            _("%(receiver)s rejected %(code)s") % {"receiver": actor.organisation.name, "code": subject.code},
+            reason,
+            "rejected",
+        )
+
+    return _end_offer(
+        actor, transfer, reason, idempotency_key, by_receiver=True, type=EventType.TRANSFER_REJECTED,
+        notify=notify,
+    )  # fmt: skip
 
 
 @translate_conflicts
@@ -401,10 +378,45 @@ def cancel_transfer(
 ) -> TransferOutcome:
     """The sender withdraws an offer not yet answered."""
     actor = actor_for(by)
+
+    def notify(found: Transfer, subject: Any, reason: str) -> None:
+        _notify(
+            found.to_organisation,
+            found,
+            _("%(sender)s withdrew the offer of %(code)s")
+            % {"sender": actor.organisation.name, "code": subject.code},
+            reason,
+            "cancelled",
+        )
+
+    return _end_offer(
+        actor, transfer, reason, idempotency_key, by_receiver=False, type=EventType.TRANSFER_CANCELLED,
+        notify=notify,
+    )  # fmt: skip
+
+
+_ENDED_STATUS = {
+    EventType.TRANSFER_REJECTED: Transfer.Status.REJECTED,
+    EventType.TRANSFER_CANCELLED: Transfer.Status.CANCELLED,
+}
+
+
+def _end_offer(
+    actor: Actor,
+    transfer: Transfer | int,
+    reason: str,
+    idempotency_key: str | None,
+    *,
+    by_receiver: bool,
+    type: str,
+    notify: Callable[[Transfer, Any, str], None],
+) -> TransferOutcome:
+    """Close an open offer without a change of custody: the receiver rejects it or the sender withdraws
+    it, with a reason, recorded as an event on the subject's chain; `notify` tells the other party."""
     key = clean_key(idempotency_key)
     reason = text(reason, field="reason", max_length=500)
-    found = _transfer_for(actor, transfer, receiver=False)
-    print_ = fingerprint("transfer_cancelled", {"transfer": found.pk, "reason": reason})
+    found = _transfer_for(actor, transfer, receiver=by_receiver)
+    print_ = fingerprint(str(type), {"transfer": found.pk, "reason": reason})
     subject = _lock_subject(found)
     if done := replayed(actor, key, print_):
         return TransferOutcome(done.transfer, done, replayed=True)
@@ -413,15 +425,16 @@ def cancel_transfer(
         .select_related("from_organisation", "to_organisation")
         .get(pk=found.pk)
     )
-    if found.status != Transfer.Status.PENDING:
+    if by_receiver or found.status != Transfer.Status.PENDING:
+        # The sender may still withdraw a pending offer past its deadline, before the expiry job closes it.
         _still_open(found, actor.recorded_at)
-    next_status(subject, EventType.TRANSFER_CANCELLED)
+    next_status(subject, type)
     head = chain_head(subject)
     when = occurred_instant(None, actor)
     check_after_head(subject, head, when)
     event = append_event(
         subject=subject,
-        type=EventType.TRANSFER_CANCELLED,
+        type=type,
         actor=actor,
         occurred_at=when,
         head=head,
@@ -430,15 +443,8 @@ def cancel_transfer(
         fingerprint=print_,
         transfer=found,
     )
-    _close(found, Transfer.Status.CANCELLED, actor=actor, key=key, reason=reason)
-    _notify(
-        found.to_organisation,
-        found,
-        _("%(sender)s withdrew the offer of %(code)s")
-        % {"sender": actor.organisation.name, "code": subject.code},
-        reason,
-        "cancelled",
-    )
+    _close(found, _ENDED_STATUS[type], actor=actor, key=key, reason=reason)
+    notify(found, subject, reason)
     return TransferOutcome(found, event)
 
 
