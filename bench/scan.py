@@ -9,8 +9,9 @@ It creates the scratch database `voltrace_bench_scan` (or BENCH_DATABASE), fills
 (2 gthread workers) on a loopback port, and drives it with `wrk` when installed, else with a Python
 thread pool (keep-alive, bounded in time). It prints, in one run:
 
-1. p50/p99 latency and requests/s of a minimal Django view (`HttpResponse("ok")`), of a template page
-   with one indexed query (PERFORMANCE.md's ceiling for the scan page), and of `/p/{code}`, anonymous,
+1. p50/p99 latency and requests/s (the median of BENCH_REPEATS runs, 3 by default) of a minimal
+   Django view (`HttpResponse("ok")`), of a template page with one indexed query (PERFORMANCE.md's
+   ceiling for the scan page), and of `/p/{code}`, anonymous,
    with the django-ratelimit check on: over 5,000 random batteries (nearly every page rendered from
    the database) and over 100 popular ones (each requested once beforehand, then served from the
    shared public rendering, kept 30 s), each with the CPU time the server side (gunicorn, PostgreSQL,
@@ -33,6 +34,7 @@ which keeps it (and the keys it was seeded under) for the next run with BENCH_RE
 from __future__ import annotations
 
 import base64
+import functools
 import http.client
 import json
 import os
@@ -61,6 +63,8 @@ MODULES_PER_PACK = 4
 HEAVY_PACK_MODULES = 300
 DURATION_S = int(os.environ.get("BENCH_DURATION", "10"))
 WARMUP_S = 2
+# Each load is measured this many times and the run with the median throughput is printed.
+REPEATS = int(os.environ.get("BENCH_REPEATS", "3"))
 CONNECTIONS = 16
 # At a given offered load each connection pauses between requests; with many connections the pauses,
 # not the response times, set the pace, so the load offered is close to the one asked for.
@@ -570,12 +574,14 @@ class Run:
     rate: float
     requests: int
     cpu_ms: float | None = None  # server CPU time (gunicorn, PostgreSQL, Redis) per request
+    spread: tuple[float, float] | None = None  # lowest and highest requests/s of the repeated runs
 
     def line(self, label: str) -> str:
         cpu = f"{self.cpu_ms:6.2f} ms" if self.cpu_ms is not None else "     -"
+        spread = f" ({self.spread[0]:,.0f}–{self.spread[1]:,.0f})" if self.spread and REPEATS > 1 else ""
         return (
             f"  {label:<31} p50 {self.p50_ms:6.2f} ms   p99 {self.p99_ms:6.2f} ms   {self.rate:8,.0f} req/s"
-            f"   server CPU/request {cpu}"
+            f"{spread}   server CPU/request {cpu}"
         )
 
 
@@ -598,20 +604,29 @@ def _server_cpu_seconds() -> float | None:
     return ticks / os.sysconf("SC_CLK_TCK")
 
 
-def load(port: int, paths: list[str], workdir: Path, rate: float | None = None) -> Run:
-    """A warm-up, then the measured run with the server's CPU time per request."""
-    if shutil.which("wrk"):
-        _wrk(port, paths, workdir, WARMUP_S, rate=rate)
-        before = _server_cpu_seconds()
-        run = _wrk(port, paths, workdir, DURATION_S, rate=rate)
-    else:
-        _python_load(port, paths, WARMUP_S)
-        before = _server_cpu_seconds()
-        run = _python_load(port, paths, DURATION_S)
-    after = _server_cpu_seconds()
-    if before is not None and after is not None and run.requests:
-        run.cpu_ms = (after - before) * 1000 / run.requests
-    return run
+def load(port: int, paths: list[str], workdir: Path, rate: float | None = None, prepare: Any = None) -> Run:
+    """REPEATS times a warm-up and a measured run (after `prepare()`, when given); the run with the
+    median throughput, with the range of throughputs seen."""
+    runs = []
+    for _ in range(REPEATS):
+        if prepare is not None:
+            prepare()
+        if shutil.which("wrk"):
+            _wrk(port, paths, workdir, WARMUP_S, rate=rate)
+            before = _server_cpu_seconds()
+            run = _wrk(port, paths, workdir, DURATION_S, rate=rate)
+        else:
+            _python_load(port, paths, WARMUP_S)
+            before = _server_cpu_seconds()
+            run = _python_load(port, paths, DURATION_S)
+        after = _server_cpu_seconds()
+        if before is not None and after is not None and run.requests:
+            run.cpu_ms = (after - before) * 1000 / run.requests
+        runs.append(run)
+    runs.sort(key=lambda run: run.rate)
+    median = runs[len(runs) // 2]
+    median.spread = (runs[0].rate, runs[-1].rate)
+    return median
 
 
 def main() -> None:
@@ -659,7 +674,8 @@ def main() -> None:
         _wait_for(port, server)
         generator = "wrk" if shutil.which("wrk") else "Python threads"
         print(
-            f"  load: {generator}, {CONNECTIONS} connections, {DURATION_S} s each, gunicorn 2 gthread workers"
+            f"  load: {generator}, {CONNECTIONS} connections, {DURATION_S} s each, gunicorn 2 gthread "
+            f"workers; the median of {REPEATS} runs (the range of requests/s in brackets)"
         )
         results: dict[str, Run] = {}
         loads = (
@@ -669,9 +685,9 @@ def main() -> None:
             ("/p/{code}, 100 popular codes", [f"/p/{code}" for code in codes[:100]]),
         )
         for label, paths in loads:
-            if label.endswith("popular codes"):
-                _warm(port, paths)  # each page rendered once, then served from the shared rendering
-            results[label] = run = load(port, paths, workdir)
+            # Popular pages: each rendered once, then served from the shared rendering.
+            warm = functools.partial(_warm, port, paths) if label.endswith("popular codes") else None
+            results[label] = run = load(port, paths, workdir, prepare=warm)
             print(run.line(label))
         minimal = results["minimal Django view"]
         for label in ("/p/{code}, 5,000 random codes", "/p/{code}, 100 popular codes"):
@@ -690,7 +706,8 @@ def main() -> None:
                 f"{PACED_CONNECTIONS} connections:"
             )
             for label, paths in loads:
-                run = load(port, paths, workdir, rate=target)
+                warm = functools.partial(_warm, port, paths) if label.endswith("popular codes") else None
+                run = load(port, paths, workdir, rate=target, prepare=warm)
                 verdict = "met" if run.p99_ms < 10 and run.rate >= 0.9 * target else "not met"
                 print(f"{run.line(label)}   (p99 < 10 ms at this load: {verdict})")
     finally:
