@@ -48,6 +48,7 @@ from licensing.models import DEFAULT_TIMEZONE, Activity, Licence
 from licensing.selectors import flagged_by_revocation, revocations_of
 from passport import qr
 from passport.models import Battery
+from passport.snapshots.verdict import prefetch_unsigned_counts
 from passport.verdict import compute_verdict
 from reports.formats.base import ReportContext
 from reports.formats.pdf_render import (
@@ -310,7 +311,7 @@ def _grouped(events: list[CustodyEvent], key: str) -> dict[int, list[CustodyEven
 
 def battery_subjects(ctx: ReportContext, ids: Sequence[int], pseudonym: Any) -> list[Subject]:
     """The pages of a chunk of batteries: one query for them, one for their events, one for revocations,
-    one for their verdicts' custody facts (and the verdict's own for batteries with BMS snapshots)."""
+    one for their verdicts' custody facts and, when any has BMS snapshots, one for their key checks."""
     batteries = {battery.pk: battery for battery in Battery.objects.for_passport().filter(pk__in=ids)}
     events = _events(ctx, Q(battery_id__in=ids))
     revocations = revocations_of(
@@ -324,6 +325,7 @@ def battery_subjects(ctx: ReportContext, ids: Sequence[int], pseudonym: Any) -> 
     )
     moment = timezone.now()
     prefetch_custody_facts(batteries.values(), at=moment)  # the verdicts' custody facts, in one query
+    prefetch_unsigned_counts(batteries.values())  # and their snapshots' key checks, in one more
     subjects = []
     for pk in ids:
         battery = batteries.get(pk)

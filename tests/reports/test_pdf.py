@@ -13,6 +13,7 @@ import subprocess
 import time
 import uuid
 from concurrent.futures import ProcessPoolExecutor
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +33,7 @@ from custody import selectors, services
 from custody.lots.models import MaterialLot
 from custody.transparency.services import publish_checkpoint, sequence_pending
 from passport import qr
+from passport import services as passport_services
 from passport.models import Battery
 from passport.verdict import compute_verdict
 from reports.formats import pdf, pdf_render
@@ -39,7 +41,9 @@ from reports.formats.base import ReportCancelled, ReportContext
 from reports.formats.pdf import renumber, write_pdf
 from reports.formats.pdf_render import ChunkFailed, WorkerLayout, qr_png, qr_source, render_chunk
 from tests.conftest import need_service
-from tests.factories import gbt_code, licensed_facility
+from tests.factories import gbt_code, lfp_battery, licensed_facility
+from tests.passport.snapshot_helpers import ingest
+from tests.snapshot_builders import OTHER_BATTERY_CODE, lfp_history
 
 pytestmark = pytest.mark.django_db
 
@@ -320,6 +324,30 @@ def test_a_chunk_reads_its_batteries_with_a_fixed_number_of_queries_besides_the_
     # these batteries has a BMS snapshot, which costs the verdict one query a battery).
     assert len(one.captured_queries) == 4
     assert len(three.captured_queries) == 4
+
+
+def test_a_chunks_snapshot_key_checks_are_read_in_one_query_and_match_each_batterys_own(
+    lfp_pack, oem_device_key, oem_org, oem_admin
+):
+    other = lfp_battery(oem_org, code=OTHER_BATTERY_CODE)
+    ingest(lfp_history(3), oem_org, oem_admin)
+    ingest(lfp_history(2, battery_code=other.code, device_id="BMS-2"), oem_org, oem_admin)
+    passport_services.revoke_device_key(  # every snapshot now counts as signed by a key not valid then
+        key=oem_device_key, by=oem_admin, reason="Compromised", effective_at=datetime(2024, 1, 1, tzinfo=UTC)
+    )
+    ids = [lfp_pack.pk, other.pk]
+    ctx = ReportContext(battery_ids=ids)
+    pdf.battery_subjects(ctx, ids, None)  # the QR images are drawn and cached once
+    with CaptureQueriesContext(connection) as one:
+        pdf.battery_subjects(ctx, ids[:1], None)
+    with CaptureQueriesContext(connection) as both:
+        subjects = pdf.battery_subjects(ctx, ids, None)
+    assert len(one.captured_queries) == len(both.captured_queries)
+    assert sum('FROM "passport_snapshot"' in query["sql"] for query in both.captured_queries) == 1
+    for subject in subjects:
+        reason = subject.verdict.reasons[2]
+        assert (reason.name, reason.state) == ("bms_history", "failed")
+        assert subject.verdict == compute_verdict(Battery.objects.for_passport().get(code=subject.code))
 
 
 def test_a_chunks_verdicts_read_together_are_each_batterys_own_verdict(
