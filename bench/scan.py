@@ -11,10 +11,10 @@ thread pool (keep-alive, bounded in time). It prints, in one run:
 
 1. p50/p99 latency and requests/s (the median of BENCH_REPEATS runs, 3 by default) of a minimal
    Django view (`HttpResponse("ok")`), of a template page with one indexed query (PERFORMANCE.md's
-   ceiling for the scan page), and of `/p/{code}`, anonymous,
-   with the django-ratelimit check on: over 5,000 random batteries (nearly every page rendered from
-   the database) and over 100 popular ones (each requested once beforehand, then served from the
-   shared public rendering, kept 30 s), each with the CPU time the server side (gunicorn, PostgreSQL,
+   ceiling for the scan page), and of `/p/{code}`, anonymous, with the django-ratelimit check on: over
+   5,000 random batteries, a fresh sample for each run (nearly every page rendered from the database),
+   and over 100 popular ones (each requested once beforehand, then served from the shared public
+   rendering, kept 30 s), each with the CPU time the server side (gunicorn, PostgreSQL,
    Redis) spent per request, read from /proc: on a machine that other work shares, throughput swings
    with it, while CPU time per request stays put, so the ratio is printed both ways;
 2. the queries one passport page makes, for a pack with 4 components and one with 300, anonymous and
@@ -36,6 +36,7 @@ from __future__ import annotations
 import base64
 import functools
 import http.client
+import itertools
 import json
 import os
 import random
@@ -604,11 +605,13 @@ def _server_cpu_seconds() -> float | None:
     return ticks / os.sysconf("SC_CLK_TCK")
 
 
-def load(port: int, paths: list[str], workdir: Path, rate: float | None = None, prepare: Any = None) -> Run:
-    """REPEATS times a warm-up and a measured run (after `prepare()`, when given); the run with the
-    median throughput, with the range of throughputs seen."""
+def load(port: int, requests: Any, workdir: Path, rate: float | None = None, prepare: Any = None) -> Run:
+    """REPEATS times a warm-up and a measured run (after `prepare()`, when given) of the paths
+    `requests` lists (or, when it is callable, returns afresh for each run); the run with the median
+    throughput, with the range of throughputs seen."""
     runs = []
     for _ in range(REPEATS):
+        paths = requests() if callable(requests) else requests
         if prepare is not None:
             prepare()
         if shutil.which("wrk"):
@@ -662,9 +665,20 @@ def main() -> None:
         connections.close_all()
 
         rng = random.Random(7)
-        total_modules = PACKS * MODULES_PER_PACK
-        codes = [_code("P", rng.randint(1, PACKS)) for _ in range(SAMPLE_CODES // 2)]
-        codes += [_code("M", rng.randint(1, total_modules)) for _ in range(SAMPLE_CODES // 2)]
+        packs = [_code("P", serial) for serial in range(1, PACKS + 1)]
+        modules = [_code("M", serial) for serial in range(1, PACKS * MODULES_PER_PACK + 1)]
+        rng.shuffle(packs)
+        rng.shuffle(modules)
+        half = SAMPLE_CODES // 2
+        samples = itertools.cycle(range(0, max(PACKS - half, 0) + 1, half))  # 8: enough for 3 repeats
+
+        def fresh_codes() -> list[str]:
+            """Batteries no earlier run asked for: half packs, half modules (each run of the random
+            load gets its own, so no page shared by an earlier run is read)."""
+            start = next(samples)
+            return packs[start : start + half] + modules[start : start + half]
+
+        codes = fresh_codes()
         server = subprocess.Popen(
             [str(ROOT / ".venv/bin/gunicorn"), "config.wsgi:application", "--workers", "2", "--worker-class",
              "gthread", "--threads", "4", "--bind", f"127.0.0.1:{port}", "--keep-alive", "30",
@@ -681,7 +695,7 @@ def main() -> None:
         loads = (
             ("minimal Django view", ["/bench/minimal"]),
             ("template page + 1 query", [f"/bench/one-query/{code}" for code in codes]),
-            ("/p/{code}, 5,000 random codes", [f"/p/{code}" for code in codes]),
+            ("/p/{code}, 5,000 random codes", lambda: [f"/p/{code}" for code in fresh_codes()]),
             ("/p/{code}, 100 popular codes", [f"/p/{code}" for code in codes[:100]]),
         )
         for label, paths in loads:
