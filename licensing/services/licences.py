@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import date, datetime
 from typing import Any
 
@@ -402,23 +402,11 @@ def suspend_licence(
     evidence: UploadedFile | None = None,
 ) -> LicenceEvent:
     """Suspend an active licence from `effective_at` until it is reinstated."""
-    _require(by, "licensing.manage_licence")
-    reason = _reason(reason)
-    effective_at = _aware(effective_at)
-    current = _locked_state(licence, effective_at)
-    _refuse_state(current.state, current, allowed={"active"})
-    event = _append(
-        by=by,
-        licence=current,
-        kind=LicenceEvent.Kind.SUSPENDED,
-        effective_at=effective_at,
-        reason=reason,
-        evidence=evidence,
-    )
-    _notify_facility(
-        event, _("Licence %(number)s suspended") % {"number": current.number}, Notification.Level.ALERT
-    )
-    return event
+    return _change_state(
+        by=by, licence=licence, reason=reason, effective_at=effective_at, evidence=evidence,
+        kind=LicenceEvent.Kind.SUSPENDED, allowed={"active"},
+        title=_("Licence %(number)s suspended"), level=Notification.Level.ALERT,
+    )  # fmt: skip
 
 
 @transaction.atomic
@@ -431,23 +419,11 @@ def reinstate_licence(
     evidence: UploadedFile | None = None,
 ) -> LicenceEvent:
     """Lift a suspension from `effective_at` on (a revoked or expired licence cannot be reinstated)."""
-    _require(by, "licensing.manage_licence")
-    reason = _reason(reason)
-    effective_at = _aware(effective_at)
-    current = _locked_state(licence, effective_at)
-    _refuse_state(current.state, current, allowed={"suspended"})
-    event = _append(
-        by=by,
-        licence=current,
-        kind=LicenceEvent.Kind.REINSTATED,
-        effective_at=effective_at,
-        reason=reason,
-        evidence=evidence,
-    )
-    _notify_facility(
-        event, _("Licence %(number)s reinstated") % {"number": current.number}, Notification.Level.INFO
-    )
-    return event
+    return _change_state(
+        by=by, licence=licence, reason=reason, effective_at=effective_at, evidence=evidence,
+        kind=LicenceEvent.Kind.REINSTATED, allowed={"suspended"},
+        title=_("Licence %(number)s reinstated"), level=Notification.Level.INFO,
+    )  # fmt: skip
 
 
 @transaction.atomic
@@ -464,27 +440,53 @@ def revoke_licence(
     A past effective time rewrites nothing: steps recorded under the licence since then are flagged by
     `selectors.flagged_by_revocation`, never deleted.
     """
+
+    def not_revoked_yet(current: Licence) -> None:
+        if current.state == "revoked" or selectors.revocation_of(licence_id=current.pk) is not None:
+            raise LicenceError(
+                _("Licence %(number)s has already been revoked.") % {"number": current.number},
+                code="LICENCE_ALREADY_REVOKED",
+            )
+
+    return _change_state(
+        by=by, licence=licence, reason=reason, effective_at=effective_at, evidence=evidence,
+        kind=LicenceEvent.Kind.REVOKED, allowed={"active", "suspended", "pending"},
+        title=_("Licence %(number)s revoked"), level=Notification.Level.ALERT, check=not_revoked_yet,
+    )  # fmt: skip
+
+
+def _change_state(
+    *,
+    by: User,
+    licence: Licence,
+    reason: str,
+    effective_at: datetime | None,
+    evidence: UploadedFile | None,
+    kind: str,
+    allowed: set[str],
+    title: str,
+    level: str,
+    check: Callable[[Licence], None] | None = None,
+) -> LicenceEvent:
+    """Suspend, reinstate or revoke: the licence, locked, must be in an `allowed` state at
+    `effective_at` (and pass `check`); the event is appended and the facility told (`title` names the
+    licence by `%(number)s`)."""
     _require(by, "licensing.manage_licence")
     reason = _reason(reason)
     effective_at = _aware(effective_at)
     current = _locked_state(licence, effective_at)
-    if current.state == "revoked" or selectors.revocation_of(licence_id=current.pk) is not None:
-        raise LicenceError(
-            _("Licence %(number)s has already been revoked.") % {"number": current.number},
-            code="LICENCE_ALREADY_REVOKED",
-        )
-    _refuse_state(current.state, current, allowed={"active", "suspended", "pending"})
+    if check is not None:
+        check(current)
+    _refuse_state(current.state, current, allowed=allowed)
     event = _append(
         by=by,
         licence=current,
-        kind=LicenceEvent.Kind.REVOKED,
+        kind=kind,
         effective_at=effective_at,
         reason=reason,
         evidence=evidence,
     )
-    _notify_facility(
-        event, _("Licence %(number)s revoked") % {"number": current.number}, Notification.Level.ALERT
-    )
+    _notify_facility(event, title % {"number": current.number}, level)
     return event
 
 
