@@ -483,13 +483,18 @@ def _grai(rest: str, *, pattern: bool = False) -> str | None:
     return f"{DIGITAL_LINK}/8003/{body}{check_digit(body)}{_escape(parts[2])}"
 
 
-def _giai(rest: str) -> str | None:
-    company, dot, asset = rest.partition(".")
-    if not dot or not 6 <= len(company) <= 12 or not company.isdigit():
-        return None
-    if not re.fullmatch(f"{_URN_CHAR}{{1,{30 - len(company)}}}", asset):
-        return None
-    return f"{DIGITAL_LINK}/8004/{company}{_escape(asset)}"
+def _company_reference(ai: str) -> Any:
+    """GIAI and GINC: a company prefix (6 to 12 digits) and a reference, 30 characters in all."""
+
+    def convert(rest: str) -> str | None:
+        company, dot, reference = rest.partition(".")
+        if not dot or not 6 <= len(company) <= 12 or not company.isdigit():
+            return None
+        if not re.fullmatch(f"{_URN_CHAR}{{1,{30 - len(company)}}}", reference):
+            return None
+        return f"{DIGITAL_LINK}/{ai}/{company}{_escape(reference)}"
+
+    return convert
 
 
 def _keyed(ai: str, total: int) -> Any:
@@ -538,15 +543,6 @@ def _cpi(rest: str, *, pattern: bool = False) -> str | None:
     return f"{DIGITAL_LINK}/8010/{company}{_escape(reference)}/8011/{serial}"
 
 
-def _ginc(rest: str) -> str | None:
-    company, dot, reference = rest.partition(".")
-    if not dot or not 6 <= len(company) <= 12 or not company.isdigit():
-        return None
-    if not re.fullmatch(f"{_URN_CHAR}{{1,{30 - len(company)}}}", reference):
-        return None
-    return f"{DIGITAL_LINK}/401/{company}{_escape(reference)}"
-
-
 def _itip(rest: str, *, pattern: bool = False) -> str | None:
     parts = _fields(rest, 5)
     if parts is None or not re.fullmatch(r"\d{2}", parts[2]) or not re.fullmatch(r"\d{2}", parts[3]):
@@ -592,14 +588,14 @@ _URN_SCHEMES: dict[tuple[str, str], Any] = {
     ("id", "sgln"): lambda rest: _gln_based(rest, extension_ai="254", ai="414"),
     ("id", "pgln"): lambda rest: _gln_based(rest, extension_ai=None, ai="417"),
     ("id", "grai"): _grai,
-    ("id", "giai"): _giai,
+    ("id", "giai"): _company_reference("8004"),
     ("id", "gsrn"): _keyed("8018", 17),
     ("id", "gsrnp"): _keyed("8017", 17),
     ("id", "gsin"): _keyed("402", 16),
     ("id", "gdti"): _document("253", serial=f"{_URN_CHAR}{{1,17}}"),
     ("id", "sgcn"): _document("255", serial=r"\d{1,12}"),
     ("id", "cpi"): _cpi,
-    ("id", "ginc"): _ginc,
+    ("id", "ginc"): _company_reference("401"),
     ("id", "itip"): _itip,
     ("id", "upui"): _upui,
     ("class", "lgtin"): _lgtin,
