@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from django.utils.translation import gettext as _
 
 from core.errors import Conflict, InvalidInput, NotFound
+from custody.events.body import instant
 from custody.events.models import CustodyEvent
 from custody.lots.models import MaterialLot
 from custody.transfers.models import Transfer
@@ -26,6 +28,11 @@ class Outcome:
 
     event: CustodyEvent
     replayed: bool = False
+
+
+def requested_when(occurred_at: datetime | None) -> str | None:
+    """A request's `occurred_at` as its idempotency fingerprint holds it (None when not given)."""
+    return instant(occurred_at) if occurred_at is not None else None
 
 
 def snapshots_of(battery: Battery, payload_hashes: Sequence[str] | None) -> list[Snapshot]:

@@ -20,7 +20,7 @@ from django.utils.translation import gettext as _
 
 from core.errors import InvalidInput
 from custody.errors import CustodyError, MassBalanceError
-from custody.events.body import fingerprint, instant, mass_text
+from custody.events.body import fingerprint, mass_text
 from custody.events.chain import (
     Actor,
     ChainHead,
@@ -42,7 +42,7 @@ from custody.events.licences import licence_for
 from custody.events.machine import next_status
 from custody.events.models import CustodyEvent, EventType
 from custody.lots.models import Material, MaterialLot
-from custody.services.common import GRAM, Outcome, mass, text
+from custody.services.common import GRAM, Outcome, mass, requested_when, text
 from custody.services.guard import translate_conflicts
 from licensing.models import Activity, Facility
 from passport.models import Battery
@@ -98,10 +98,6 @@ def _balance(*, inputs: Decimal, outputs: Decimal, losses: Decimal) -> None:
 
 def _rate(part: Decimal, whole: Decimal) -> str:
     return f"{(part / whole).quantize(Decimal('0.0001')):f}" if whole else "0"
-
-
-def _when(occurred_at: datetime | None) -> str | None:
-    return instant(occurred_at) if occurred_at is not None else None
 
 
 @dataclass
@@ -259,7 +255,7 @@ def record_recycling(
             "outputs": [[material, mass_text(weight)] for material, weight in produced],
             "losses_kg": mass_text(losses),
             "process": process,
-            "occurred_at": _when(occurred_at),
+            "occurred_at": requested_when(occurred_at),
         },
     )
     # Batteries first, then lots, each in code order: the one locking order of every multi-row step.
@@ -378,7 +374,7 @@ def split_lot(
             "facility": facility.pk if isinstance(facility, Facility) else facility,
             "parts": [mass_text(weight) for weight in weights],
             "losses_kg": mass_text(losses),
-            "occurred_at": _when(occurred_at),
+            "occurred_at": requested_when(occurred_at),
         },
     )
     lot = lock_lot(code)
@@ -454,7 +450,7 @@ def merge_lots(
             "codes": wanted,
             "facility": facility.pk if isinstance(facility, Facility) else facility,
             "losses_kg": mass_text(losses),
-            "occurred_at": _when(occurred_at),
+            "occurred_at": requested_when(occurred_at),
         },
     )
     locked = {code: lock_lot(code, field=f"codes[{wanted.index(code)}]") for code in sorted(wanted)}
@@ -553,7 +549,7 @@ def export_lot(
             "country": country,
             "consignee": consignee,
             "facility": facility.pk if isinstance(facility, Facility) else facility,
-            "occurred_at": _when(occurred_at),
+            "occurred_at": requested_when(occurred_at),
         },
     )
     lot = lock_lot(code)
@@ -598,7 +594,7 @@ def dispose_lot(
             "code": (code or "").strip().upper(),
             "facility": facility.pk if isinstance(facility, Facility) else facility,
             "method": method,
-            "occurred_at": _when(occurred_at),
+            "occurred_at": requested_when(occurred_at),
         },
     )
     lot = lock_lot(code)

@@ -20,7 +20,7 @@ from django.utils.translation import gettext as _
 from accounts.models import Organisation
 from core.errors import InvalidInput
 from custody.errors import CustodyError, IllegalTransition, NotCustodian
-from custody.events.body import fingerprint, instant, to_second
+from custody.events.body import fingerprint, to_second
 from custody.events.chain import (
     Actor,
     Consumed,
@@ -42,7 +42,7 @@ from custody.events.chain import (
 from custody.events.licences import licence_for
 from custody.events.machine import next_status
 from custody.events.models import CustodyEvent, EventType
-from custody.services.common import Outcome, snapshots_of, text
+from custody.services.common import Outcome, requested_when, snapshots_of, text
 from custody.services.guard import translate_conflicts
 from licensing.models import Activity, Facility
 from passport.models import Battery
@@ -101,7 +101,7 @@ def _begin_step(
         {
             "code": normalised_code(code),
             "facility": _facility_id(facility),
-            "occurred_at": _when(occurred_at),
+            "occurred_at": requested_when(occurred_at),
             "snapshots": _shots(snapshots),
             **request,
         },
@@ -139,10 +139,6 @@ def _append_step(step: Step, *, type: str, data: dict[str, Any], **subject_chang
         fingerprint=step.fingerprint,
         subject_changes={"status": step.status, **subject_changes},
     )
-
-
-def _when(occurred_at: datetime | None) -> str | None:
-    return instant(occurred_at) if occurred_at is not None else None
 
 
 def _shots(values: Sequence[str] | None) -> list[str]:
@@ -215,7 +211,8 @@ def record_retirement(
     key = clean_key(idempotency_key)
     reason = text(reason, field="reason", max_length=500)
     print_ = fingerprint(
-        "retired", {"code": normalised_code(code), "reason": reason, "occurred_at": _when(occurred_at)}
+        "retired",
+        {"code": normalised_code(code), "reason": reason, "occurred_at": requested_when(occurred_at)},
     )
     battery = lock_battery(code)
     if done := replayed(actor, key, print_):

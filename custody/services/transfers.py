@@ -46,7 +46,7 @@ from custody.events.licences import licence_for
 from custody.events.machine import next_status
 from custody.events.models import CustodyEvent, EventType
 from custody.lots.models import MaterialLot
-from custody.services.common import snapshots_of, text
+from custody.services.common import requested_when, snapshots_of, text
 from custody.services.guard import translate_conflicts
 from custody.transfers.models import Transfer
 from licensing.models import Activity, Facility
@@ -290,7 +290,7 @@ def accept_transfer(
         "transfer_accepted",
         {
             "transfer": found.pk,
-            "occurred_at": instant(occurred_at) if occurred_at else None,
+            "occurred_at": requested_when(occurred_at),
             "snapshots": sorted(str(value).strip().lower() for value in snapshots or []),
         },
     )
