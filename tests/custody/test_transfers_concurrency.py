@@ -3,43 +3,18 @@ other gets a 409. Proven with parallel PostgreSQL connections (one per thread), 
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Callable
 from itertools import pairwise
-from typing import Any
 
 import pytest
-from django.db import connections
 
 from core.errors import DomainError
 from custody import services
 from custody.events.models import CustodyEvent
 from custody.transfers.models import Transfer
+from tests.concurrency import race
 from tests.factories import OrganisationFactory, licensed_facility, member_of
 
 pytestmark = [pytest.mark.django_db(transaction=True)]
-
-
-def race(*calls: Callable[[], Any]) -> list[Any]:
-    """Run the calls at the same instant, each in its own thread and database connection."""
-    barrier = threading.Barrier(len(calls))
-    results: list[Any] = [None] * len(calls)
-
-    def run(index: int, call: Callable[[], Any]) -> None:
-        try:
-            barrier.wait()
-            results[index] = call()
-        except DomainError as error:
-            results[index] = error
-        finally:
-            connections.close_all()
-
-    threads = [threading.Thread(target=run, args=(index, call)) for index, call in enumerate(calls)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return results
 
 
 @pytest.fixture
