@@ -8,6 +8,7 @@ import django_filters
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from core.params import IdFilter
 from licensing.models import Activity, Facility, Licence
 from licensing.provinces import CN_PROVINCES
 
@@ -61,7 +62,7 @@ class LicenceFilter(_StateFilters):
     activity = django_filters.ChoiceFilter(
         label=_("Activity"), choices=Activity.choices, method="filter_activity"
     )
-    facility = django_filters.NumberFilter(label=_("Facility"), field_name="facility_id")
+    facility = IdFilter(label=_("Facility"), field_name="facility_id")
 
     class Meta:
         model = Licence

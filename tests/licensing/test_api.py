@@ -307,3 +307,17 @@ def test_schema_documents_licensing_errors(api_as, regulator):
     assert {"400", "403", "404", "422"} <= set(events_post["responses"])
     issue = schema["paths"]["/api/v1/licences/"]["post"]
     assert {"400", "403", "409"} <= set(issue["responses"])
+
+
+@pytest.mark.parametrize("value", ["1.5", "0", "-3", "99999999999999999999999"])
+def test_licence_list_refuses_a_facility_that_is_not_an_id(api_as, regulator, value):
+    response = api_as(regulator).get(f"/api/v1/licences/?facility={value}")
+    assert response.status_code == 400
+    error = response.json()["error"]
+    assert (error["code"], error["field"]) == ("INVALID_INPUT", "facility")
+
+
+def test_licence_list_filters_by_facility(api_as, regulator, licence, recycler_org):
+    LicenceFactory(facility=FacilityFactory(organisation=recycler_org))
+    body = api_as(regulator).get(f"/api/v1/licences/?facility={licence.facility_id}").json()
+    assert [row["id"] for row in body["results"]] == [licence.pk]

@@ -376,6 +376,13 @@ def test_retention_report_per_organisation(api_as, history, oem_admin, regulator
     assert chosen["total"] == 4
 
 
+@pytest.mark.parametrize("value", ["²", "1.5", "99999999999999999999999"])
+def test_retention_report_refuses_an_organisation_that_is_not_an_id(api_as, regulator, value):
+    response = api_as(regulator).get("/api/v1/retention-report/", {"organisation": value})
+    assert response.status_code == 400
+    assert response.json()["error"]["field"] == "organisation"
+
+
 def test_schema_documents_the_snapshot_endpoints(api_client):
     response = api_client.get("/api/schema/?format=json")
     paths = json.loads(response.content)["paths"]

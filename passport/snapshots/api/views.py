@@ -21,6 +21,7 @@ from rest_framework.views import APIView
 from accounts.models import Organisation
 from core.api.schema import error_responses
 from core.errors import InvalidInput, NotFound
+from core.params import parse_id
 from passport import access, codes, selectors
 from passport.attributes import PUBLIC
 from passport.models import Battery
@@ -435,11 +436,12 @@ def _report_organisation(user: Any, wanted: str | None) -> Organisation | None:
     own = getattr(user, "organisation", None)
     is_authority = user.is_superuser or (own is not None and own.is_authority)
     if wanted:
-        if not wanted.isdigit():
+        wanted_id = parse_id(wanted)
+        if wanted_id is None:
             raise InvalidInput(_("organisation must be an organisation id."), field="organisation")
-        if not is_authority and (own is None or int(wanted) != own.pk):
+        if not is_authority and (own is None or wanted_id != own.pk):
             raise NotFound(_("No such organisation."), field="organisation")
-        return get_object_or_404(Organisation.objects.all(), pk=int(wanted))
+        return get_object_or_404(Organisation.objects.all(), pk=wanted_id)
     if own is None and not is_authority:
         raise InvalidInput(_("You do not belong to an organisation."), code="NO_ORGANISATION")
     return None if is_authority else own
