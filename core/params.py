@@ -1,8 +1,9 @@
-"""Record ids read from query strings: whole numbers that a database id column can hold.
+"""Record ids read from requests: whole numbers from 1 to ID_MAX, or a clear refusal naming the field.
 
-A path's `<int:pk>` already refuses anything else; a query parameter is only text, and a number beyond
-the 64-bit id range, a fraction or a non-ASCII digit would otherwise reach the database (SQLite cannot
-bind integers past 2**63 - 1) or `int()` and end in a server error instead of a clear refusal.
+A path's `<int:pk>` already refuses anything else. A query parameter is only text, and a request body's
+number may be any size: past 2**63 - 1 SQLite cannot bind it, past 2**53 - 1 it has no exact JSON form,
+so the canonical fingerprint of an idempotent request (RFC 8785) cannot be computed, and a fraction, a
+negative number or a non-ASCII digit is no id at all. Each of these used to end in a server error.
 """
 
 from __future__ import annotations
@@ -11,8 +12,10 @@ from typing import Any
 
 import django_filters
 from django import forms
+from rest_framework import serializers
 
-ID_MAX = 2**63 - 1  # BigAutoField
+# The largest integer JSON carries exactly (I-JSON, RFC 7493); ids are issued far below it.
+ID_MAX = 2**53 - 1
 
 
 def parse_id(value: str) -> int | None:
@@ -34,3 +37,12 @@ class IdFilter(django_filters.NumberFilter):
         kwargs.setdefault("min_value", 1)
         kwargs.setdefault("max_value", ID_MAX)
         super().__init__(*args, **kwargs)
+
+
+class IdField(serializers.IntegerField):
+    """A record id in a request body: a whole number from 1 to ID_MAX."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("min_value", 1)
+        kwargs.setdefault("max_value", ID_MAX)
+        super().__init__(**kwargs)

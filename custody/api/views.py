@@ -22,6 +22,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from core.api.schema import error_responses
+from core.params import IdField
 from custody import bundle, selectors, services
 from custody.api.serializers import (
     EventOutputSerializer,
@@ -106,7 +107,7 @@ class BatteryEventListApi(ListAPIView):
 
     class InputSerializer(serializers.Serializer):
         type = serializers.ChoiceField(choices=BATTERY_STEPS)
-        facility = serializers.IntegerField(required=False, allow_null=True, help_text="Your site's id.")
+        facility = IdField(required=False, allow_null=True, help_text="Your site's id.")
         occurred_at = serializers.DateTimeField(required=False, allow_null=True, help_text="Default: now.")
         snapshots = serializers.ListField(
             child=serializers.CharField(max_length=64), required=False, help_text="Payload hashes."
@@ -115,9 +116,7 @@ class BatteryEventListApi(ListAPIView):
         note = serializers.CharField(required=False, allow_blank=True, default="")
         grade = serializers.CharField(required=False, help_text="graded: A, B, C, D or scrap.")
         method = serializers.CharField(required=False, help_text="graded, disposed: how.")
-        lab = serializers.IntegerField(
-            required=False, allow_null=True, help_text="graded: certifying lab id."
-        )
+        lab = IdField(required=False, allow_null=True, help_text="graded: certifying lab id.")
         components = serializers.ListField(
             child=serializers.CharField(max_length=40), required=False, help_text="dismantled: codes."
         )
@@ -219,9 +218,9 @@ class TransferListApi(ListAPIView):
     class InputSerializer(serializers.Serializer):
         battery = serializers.CharField(required=False, allow_blank=True, help_text="Battery code.")
         lot = serializers.CharField(required=False, allow_blank=True, help_text="Material lot code.")
-        to_organisation = serializers.IntegerField()
-        to_facility = serializers.IntegerField()
-        from_facility = serializers.IntegerField(required=False, allow_null=True)
+        to_organisation = IdField()
+        to_facility = IdField()
+        from_facility = IdField(required=False, allow_null=True)
         expires_at = serializers.DateTimeField(
             required=False, allow_null=True, help_text="Default: in 7 days."
         )
@@ -368,7 +367,7 @@ class LotListApi(ListAPIView):
     serializer_class = LotOutputSerializer
 
     class InputSerializer(serializers.Serializer):
-        facility = serializers.IntegerField()
+        facility = IdField()
         inputs = RecyclingInputSerializer(many=True)
         outputs = RecyclingOutputSerializer(many=True)
         losses_kg = serializers.CharField(required=False, default="0")
@@ -430,7 +429,7 @@ class LotEventListApi(ListAPIView):
 
     class InputSerializer(serializers.Serializer):
         type = serializers.ChoiceField(choices=LOT_STEPS)
-        facility = serializers.IntegerField(required=False, allow_null=True)
+        facility = IdField(required=False, allow_null=True)
         parts = serializers.ListField(
             child=serializers.CharField(), required=False, help_text="lot_split: kg."
         )
@@ -489,7 +488,7 @@ class LotMergeApi(APIView):
 
     class InputSerializer(serializers.Serializer):
         codes = serializers.ListField(child=serializers.CharField(max_length=32), min_length=2)
-        facility = serializers.IntegerField()
+        facility = IdField()
         losses_kg = serializers.CharField(required=False, default="0")
         occurred_at = serializers.DateTimeField(required=False, allow_null=True)
         idempotency_key = serializers.CharField(required=False, allow_blank=True, max_length=100)
@@ -574,7 +573,7 @@ class IntakeImportCreateApi(APIView):
 
     class InputSerializer(serializers.Serializer):
         file = serializers.FileField()
-        facility = serializers.IntegerField()
+        facility = IdField()
 
     @extend_schema(
         tags=TAGS,

@@ -19,6 +19,7 @@ from rest_framework.views import APIView
 from accounts.models import Organisation
 from core.api.schema import error_responses
 from core.errors import InvalidInput
+from core.params import IdField
 from licensing import local_time, selectors, services
 from licensing.api.serializers import (
     FacilityOutputSerializer,
@@ -76,9 +77,7 @@ class FacilityListApi(ListAPIView):
     filterset_class = FacilityFilter
 
     class FacilityCreateInputSerializer(serializers.Serializer):
-        organisation = serializers.IntegerField(
-            required=False, help_text="Default: the caller's organisation."
-        )
+        organisation = IdField(required=False, help_text="Default: the caller's organisation.")
         name = serializers.CharField(max_length=200)
         address = serializers.CharField(required=False, allow_blank=True, default="")
         province = serializers.CharField(max_length=6, help_text="ISO 3166-2, e.g. CN-JX.")
@@ -176,7 +175,7 @@ class LicenceListApi(ListAPIView):
     parser_classes = UPLOAD_PARSERS
 
     class LicenceIssueInputSerializer(serializers.Serializer):
-        facility = serializers.IntegerField()
+        facility = IdField()
         kind = serializers.ChoiceField(choices=Licence.Kind.choices)
         issuing_authority = serializers.CharField(max_length=200)
         number = serializers.CharField(max_length=100)

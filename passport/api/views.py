@@ -20,6 +20,7 @@ from rest_framework.views import APIView
 from accounts.models import Organisation
 from core.api.schema import error_responses
 from core.errors import InvalidInput, NotFound
+from core.params import IdField
 from passport import codes, qr, selectors, services
 from passport.api.serializers import (
     AccessGrantOutputSerializer,
@@ -301,7 +302,7 @@ class DeviceKeyListApi(ListAPIView):
         )
         purpose = serializers.ChoiceField(choices=DeviceKey.Purpose.choices)
         device_serial = serializers.CharField(max_length=100, required=False, allow_blank=True, default="")
-        facility = serializers.IntegerField(required=False, allow_null=True, default=None)
+        facility = IdField(required=False, allow_null=True, default=None)
         label = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
         valid_from = serializers.DateTimeField(required=False, allow_null=True, default=None)
         valid_until = serializers.DateTimeField(required=False, allow_null=True, default=None)

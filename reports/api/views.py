@@ -20,6 +20,7 @@ from rest_framework.views import APIView
 
 from core.api.schema import ErrorSerializer, error_responses
 from core.errors import NotFound
+from core.params import IdField
 from reports import selectors, services
 from reports.api.serializers import ReportOutputSerializer
 from reports.formats.registry import FORMATS
@@ -52,10 +53,10 @@ class ReportListApi(ListAPIView):
         lot_codes = serializers.ListField(
             child=serializers.CharField(max_length=40), required=False, default=list
         )
-        facility = serializers.IntegerField(
+        facility = IdField(
             required=False, allow_null=True, help_text="A facility id: subjects with events there."
         )
-        organisation = serializers.IntegerField(
+        organisation = IdField(
             required=False, allow_null=True, help_text="An organisation id: subjects it acted on."
         )
         date_from = serializers.DateTimeField(

@@ -158,3 +158,19 @@ def test_the_event_list_costs_a_fixed_number_of_queries(
         "graded",
         "graded",
     ]
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("facility", 10**22), ("facility", 2**53), ("facility", 1.5), ("facility", -4), ("lab", 10**22)],
+)
+def test_an_id_that_is_no_id_is_refused_naming_its_field(
+    api_as, registered_pack, recycler_operator, recycler_site, field, value
+):
+    payload = {"type": "intake", "facility": recycler_site.pk, field: value}
+    if field == "lab":
+        payload.update(type="graded", grade="B", method="capacity test")
+    response = api_as(recycler_operator).post(events_url(registered_pack), payload, format="json")
+    assert response.status_code == 400, response.json()
+    assert response.json()["error"]["field"] == field
+    assert not CustodyEvent.objects.filter(battery=registered_pack).exclude(type="registered").exists()

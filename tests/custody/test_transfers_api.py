@@ -128,3 +128,18 @@ def test_the_receiver_rejects_through_the_api(
     )
     assert rejected.status_code == 200
     assert rejected.json()["reason"] == "full"
+
+
+@pytest.mark.parametrize("field", ["to_organisation", "to_facility", "from_facility"])
+def test_an_offer_naming_an_id_past_what_json_holds_is_refused_naming_the_field(
+    api_as, held_pack, recycler_operator, other_recycler_site, field
+):
+    payload = {
+        "battery": held_pack.code,
+        "to_organisation": other_recycler_site.organisation_id,
+        "to_facility": other_recycler_site.pk,
+        field: 10**19,
+    }
+    response = api_as(recycler_operator).post("/api/v1/transfers/", payload, format="json")
+    assert response.status_code == 400, response.json()
+    assert response.json()["error"]["field"] == field

@@ -21,7 +21,7 @@ from rest_framework.views import APIView
 from accounts.models import Organisation
 from core.api.schema import error_responses
 from core.errors import InvalidInput, NotFound
-from core.params import parse_id
+from core.params import IdField, parse_id
 from passport import access, codes, selectors
 from passport.attributes import PUBLIC
 from passport.models import Battery
@@ -347,7 +347,7 @@ class LegalHoldListApi(ListAPIView):
 
     class InputSerializer(serializers.Serializer):
         battery_code = serializers.CharField(max_length=60)
-        snapshot_id = serializers.IntegerField(required=False, allow_null=True, default=None)
+        snapshot_id = IdField(required=False, allow_null=True, default=None)
         reason = serializers.CharField(max_length=2000)
         reference = serializers.CharField(max_length=100, required=False, allow_blank=True, default="")
 
