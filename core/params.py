@@ -27,16 +27,19 @@ def parse_id(value: str) -> int | None:
     return number if 0 < number <= ID_MAX else None
 
 
-class IdFilter(django_filters.NumberFilter):
-    """A filter on a record id: whole numbers from 1 to ID_MAX; anything else is refused with the
-    form field's own (translated) message."""
+class IdFormField(forms.IntegerField):
+    """A record id in a web form or a query string: a whole number from 1 to ID_MAX."""
 
-    field_class = forms.IntegerField
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    def __init__(self, **kwargs: Any) -> None:
         kwargs.setdefault("min_value", 1)
         kwargs.setdefault("max_value", ID_MAX)
-        super().__init__(*args, **kwargs)
+        super().__init__(**kwargs)
+
+
+class IdFilter(django_filters.NumberFilter):
+    """A filter on a record id; anything but an id is refused with the form field's (translated) message."""
+
+    field_class = IdFormField
 
 
 class IdField(serializers.IntegerField):

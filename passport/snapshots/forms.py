@@ -10,6 +10,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from accounts.models import Organisation
+from core.params import IdFormField
 from passport.models import DeviceKey
 
 
@@ -70,15 +71,13 @@ class PurposeForm(forms.Form):
 
 
 class LegalHoldForm(forms.Form):
-    snapshot_id = forms.IntegerField(
-        label=_("Snapshot id (empty: every snapshot of the battery)"), required=False, min_value=1
-    )
+    snapshot_id = IdFormField(label=_("Snapshot id (empty: every snapshot of the battery)"), required=False)
     reason = forms.CharField(label=_("Reason"), max_length=2000, widget=forms.Textarea(attrs={"rows": 2}))
     reference = forms.CharField(label=_("Case reference"), max_length=100, required=False)
 
 
 class LiftHoldForm(forms.Form):
-    hold = forms.IntegerField(widget=forms.HiddenInput)
+    hold = IdFormField(widget=forms.HiddenInput)
     reason = forms.CharField(label=_("Reason for lifting"), max_length=2000)
 
 
@@ -94,5 +93,5 @@ class LabDesignationForm(forms.Form):
 
 
 class WithdrawDesignationForm(forms.Form):
-    designation = forms.IntegerField(widget=forms.HiddenInput)
+    designation = IdFormField(widget=forms.HiddenInput)
     reason = forms.CharField(label=_("Reason"), max_length=2000)

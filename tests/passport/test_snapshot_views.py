@@ -133,6 +133,16 @@ def test_authority_places_and_lifts_holds_on_the_page(client, history, auditor, 
     assert client.post(url, {"place": "1", "reason": "Mine"}).status_code == 404
 
 
+@pytest.mark.parametrize("hold_id", ["99999999999999999999999", "1.5", "-1"])
+def test_lifting_a_hold_by_a_tampered_id_is_refused_on_the_page(client, history, auditor, hold_id):
+    client.force_login(auditor)
+    url = f"/passport/batteries/{history.code}/holds/"
+    client.post(url, {"place": "1", "reason": "Case 99"})
+    response = client.post(url, {"lift": "1", "hold": hold_id, "reason": "Closed"})
+    assert response.status_code == 200  # the page again, with the form's error
+    assert LegalHold.objects.get().lifted_at is None
+
+
 def test_regulator_designates_a_lab_on_the_page(client, regulator, test_lab_org, oem_admin):
     client.force_login(regulator)
     response = client.post(
