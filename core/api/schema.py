@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.utils import OpenApiResponse, inline_serializer
 from rest_framework import serializers
@@ -34,6 +36,9 @@ _DESCRIPTIONS = {
 }
 
 
+_INVALID_PAGE = "No such page: `page` is past the last one (code NOT_FOUND)."
+
+
 def error_responses(*statuses: int) -> dict[int, OpenApiResponse]:
     """The documented error responses of an endpoint (401 and 429 are always included)."""
     wanted = sorted({401, 429, *statuses})
@@ -43,11 +48,20 @@ def error_responses(*statuses: int) -> dict[int, OpenApiResponse]:
 
 
 class VoltraceAutoSchema(AutoSchema):
-    """Names nested serializers after their view (TokenCreateApi.InputSerializer -> TokenCreateInput).
+    """Names nested serializers after their view (TokenCreateApi.InputSerializer -> TokenCreateInput),
+    and documents the 404 a paginated list answers for a page past its last.
 
     House style nests `InputSerializer`/`OutputSerializer` inside each API view; without this every one
     of them would claim the component name "Input" and the schema would silently merge them.
     """
+
+    def _get_response_bodies(self, direction: str = "response") -> dict[str, Any]:
+        responses = super()._get_response_bodies(direction)
+        paginated = self.method == "GET" and self._is_list_view() and self._get_paginator() is not None
+        if paginated and "404" not in responses:
+            missing_page = OpenApiResponse(response=ErrorSerializer, description=_INVALID_PAGE)
+            responses["404"] = self._get_response_for_code(missing_page, "404", direction=direction)
+        return responses
 
     def get_serializer_name(self, serializer: serializers.BaseSerializer, direction: str) -> str:
         cls = serializer if isinstance(serializer, type) else type(serializer)

@@ -192,7 +192,8 @@ class PassportDetailApi(APIView):
     tags=["passport"],
     parameters=[OpenApiParameter("fmt", str, OpenApiParameter.PATH, enum=["svg", "png"])],
     responses={
-        (200, "image/svg+xml"): OpenApiResponse(OpenApiTypes.BINARY, description="SVG or PNG image."),
+        (200, "image/svg+xml"): OpenApiResponse(OpenApiTypes.BINARY, description="The SVG image (fmt=svg)."),
+        (200, "image/png"): OpenApiResponse(OpenApiTypes.BINARY, description="The PNG image (fmt=png)."),
         304: OpenApiResponse(description="Not modified (If-None-Match matched the ETag)."),
         **error_responses(404),
     },
