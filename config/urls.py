@@ -17,6 +17,9 @@ api_v1 = [
     path("", include("compliance.api.urls")),
 ]
 
+handler404 = "core.views.not_found"
+handler500 = "core.views.server_error"
+
 urlpatterns = [
     path("healthz", core_views.healthz, name="healthz"),
     path("i18n/", include("django.conf.urls.i18n")),

@@ -6,10 +6,13 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonRes
 from django.shortcuts import render
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import check_for_language
+from django.utils.translation import gettext as _
+from django.views import defaults
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
 from core import health
+from core.api.exception_handler import error_body
 from core.navigation import panels_for
 
 
@@ -56,3 +59,24 @@ def healthz(request: HttpRequest) -> JsonResponse:
         "checks": {name: {"ok": ok, "detail": detail} for name, (ok, detail) in checks.items()},
     }
     return JsonResponse(body, status=200 if healthy else 503)
+
+
+API_PREFIX = "/api/"
+
+
+def not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
+    """404: the error envelope for an address under /api/ that names no endpoint, the page otherwise."""
+    if request.path.startswith(API_PREFIX):
+        message = _("There is no API endpoint at %(path)s; the API is described at /api/docs/.") % {
+            "path": request.path
+        }
+        return JsonResponse(error_body(code="NOT_FOUND", message=message), status=404)
+    return defaults.page_not_found(request, exception)
+
+
+def server_error(request: HttpRequest) -> HttpResponse:
+    """500: the error envelope for the API, the page otherwise; either way nothing of the failure leaks."""
+    if request.path.startswith(API_PREFIX):
+        message = _("The server failed to answer this request. The failure is logged; try again later.")
+        return JsonResponse(error_body(code="SERVER_ERROR", message=message), status=500)
+    return defaults.server_error(request)

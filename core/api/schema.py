@@ -49,7 +49,7 @@ def error_responses(*statuses: int) -> dict[int, OpenApiResponse]:
 
 class VoltraceAutoSchema(AutoSchema):
     """Names nested serializers after their view (TokenCreateApi.InputSerializer -> TokenCreateInput),
-    and documents the 404 a paginated list answers for a page past its last.
+    and documents the 400 of a bad filter value and the 404 of a page past a paginated list's last.
 
     House style nests `InputSerializer`/`OutputSerializer` inside each API view; without this every one
     of them would claim the component name "Input" and the schema would silently merge them.
@@ -57,8 +57,13 @@ class VoltraceAutoSchema(AutoSchema):
 
     def _get_response_bodies(self, direction: str = "response") -> dict[str, Any]:
         responses = super()._get_response_bodies(direction)
-        paginated = self.method == "GET" and self._is_list_view() and self._get_paginator() is not None
-        if paginated and "404" not in responses:
+        if self.method != "GET":
+            return responses
+        filtered = getattr(self.view, "filterset_class", None) or getattr(self.view, "filterset_fields", None)
+        if filtered and "400" not in responses:
+            bad_filter = OpenApiResponse(response=ErrorSerializer, description=_DESCRIPTIONS[400])
+            responses["400"] = self._get_response_for_code(bad_filter, "400", direction=direction)
+        if self._is_list_view() and self._get_paginator() is not None and "404" not in responses:
             missing_page = OpenApiResponse(response=ErrorSerializer, description=_INVALID_PAGE)
             responses["404"] = self._get_response_for_code(missing_page, "404", direction=direction)
         return responses

@@ -94,7 +94,7 @@ class DeviceKeyRevocationOutputSerializer(serializers.ModelSerializer):
 
 class DeviceKeyOutputSerializer(serializers.ModelSerializer):
     organisation = serializers.CharField(source="organisation.name")
-    facility = serializers.PrimaryKeyRelatedField(read_only=True)
+    facility = serializers.PrimaryKeyRelatedField(read_only=True, allow_null=True)
     revocations = DeviceKeyRevocationOutputSerializer(many=True, read_only=True)
 
     class Meta:
