@@ -140,6 +140,15 @@ class ReportCancelApi(APIView):
         return Response(ReportOutputSerializer(selectors.reports_for(request.user).get(pk=report.pk)).data)
 
 
+# Each format's media type (a bundle's manifest.json and every other JSON file share application/json).
+DOWNLOAD_TYPES = {
+    (200, spec.content_type.split(";")[0]): OpenApiResponse(
+        response=OpenApiTypes.BINARY, description=f"A file of a {spec.name} report, or its manifest (JSON)."
+    )
+    for spec in FORMATS.values()
+}
+
+
 class ReportDownloadApi(APIView):
     """Download a file of a finished report (default: the report itself); every download is logged."""
 
@@ -150,11 +159,7 @@ class ReportDownloadApi(APIView):
             OpenApiParameter("purpose", str, description="Why you download it (kept in the log)."),
         ],
         responses={
-            (200, "application/octet-stream"): OpenApiResponse(
-                response=OpenApiTypes.BINARY,
-                description="The file, with its content type (text/csv, application/json, application/pdf, "
-                "application/ld+json).",
-            ),
+            **DOWNLOAD_TYPES,
             **error_responses(403, 404, 409),
             **GONE,
         },

@@ -34,3 +34,8 @@ def test_every_paginated_list_documents_the_404_of_a_page_past_its_last(schema):
 def test_the_qr_endpoint_documents_both_image_types(schema):
     content = schema["paths"]["/api/v1/batteries/{code}/qr.{fmt}"]["get"]["responses"]["200"]["content"]
     assert set(content) == {"image/svg+xml", "image/png"}
+
+
+def test_report_downloads_document_every_format_media_type(schema):
+    content = schema["paths"]["/api/v1/reports/{id}/download"]["get"]["responses"]["200"]["content"]
+    assert set(content) == {"application/pdf", "text/csv", "application/json", "application/ld+json"}
