@@ -31,28 +31,24 @@ def _one_success_one_refusal(results: list[object], code: str) -> LicenceEvent:
     return events[0]
 
 
-def test_two_concurrent_revocations_append_one_revoked_event(two_regulators, licence):
-    first, second = two_regulators
-    when = local("2025-03-01 09:00")
-    results = race(
-        lambda: services.revoke_licence(by=first, licence=licence, reason="Fraud", effective_at=when),
-        lambda: services.revoke_licence(by=second, licence=licence, reason="Fraud too", effective_at=when),
-    )
-    _one_success_one_refusal(results, "LICENCE_ALREADY_REVOKED")
-    assert list(licence.events.order_by("pk").values_list("kind", flat=True)) == ["issued", "revoked"]
-
-
-def test_concurrent_suspensions_append_one_and_the_other_is_told_it_is_already_suspended(
-    two_regulators, licence
+@pytest.mark.parametrize(
+    ("action", "kind", "refusal"),
+    [
+        (services.revoke_licence, "revoked", "LICENCE_ALREADY_REVOKED"),
+        (services.suspend_licence, "suspended", "LICENCE_ALREADY_SUSPENDED"),
+    ],
+)
+def test_the_same_change_sent_twice_at_once_appends_one_event_and_refuses_the_other(
+    two_regulators, licence, action, kind, refusal
 ):
     first, second = two_regulators
     when = local("2025-03-01 09:00")
     results = race(
-        lambda: services.suspend_licence(by=first, licence=licence, reason="Leak", effective_at=when),
-        lambda: services.suspend_licence(by=second, licence=licence, reason="Leak", effective_at=when),
+        lambda: action(by=first, licence=licence, reason="Inspection", effective_at=when),
+        lambda: action(by=second, licence=licence, reason="Inspection too", effective_at=when),
     )
-    _one_success_one_refusal(results, "LICENCE_ALREADY_SUSPENDED")
-    assert list(licence.events.order_by("pk").values_list("kind", flat=True)) == ["issued", "suspended"]
+    _one_success_one_refusal(results, refusal)
+    assert list(licence.events.order_by("pk").values_list("kind", flat=True)) == ["issued", kind]
 
 
 def test_a_reinstatement_racing_a_revocation_never_revives_a_revoked_licence(two_regulators, licence):
