@@ -49,7 +49,7 @@ def error_responses(*statuses: int) -> dict[int, OpenApiResponse]:
 
 class VoltraceAutoSchema(AutoSchema):
     """Names nested serializers after their view (TokenCreateApi.InputSerializer -> TokenCreateInput),
-    and documents the 400 of a bad filter value and the 404 of a page past a paginated list's last.
+    and documents the 400 of a bad filter or page parameter and the 404 of a page past a list's last.
 
     House style nests `InputSerializer`/`OutputSerializer` inside each API view; without this every one
     of them would claim the component name "Input" and the schema would silently merge them.
@@ -60,10 +60,11 @@ class VoltraceAutoSchema(AutoSchema):
         if self.method != "GET":
             return responses
         filtered = getattr(self.view, "filterset_class", None) or getattr(self.view, "filterset_fields", None)
-        if filtered and "400" not in responses:
-            bad_filter = OpenApiResponse(response=ErrorSerializer, description=_DESCRIPTIONS[400])
-            responses["400"] = self._get_response_for_code(bad_filter, "400", direction=direction)
-        if self._is_list_view() and self._get_paginator() is not None and "404" not in responses:
+        paginated = self._is_list_view() and self._get_paginator() is not None
+        if (filtered or paginated) and "400" not in responses:  # a bad filter value, page or page_size
+            bad_query = OpenApiResponse(response=ErrorSerializer, description=_DESCRIPTIONS[400])
+            responses["400"] = self._get_response_for_code(bad_query, "400", direction=direction)
+        if paginated and "404" not in responses:
             missing_page = OpenApiResponse(response=ErrorSerializer, description=_INVALID_PAGE)
             responses["404"] = self._get_response_for_code(missing_page, "404", direction=direction)
         return responses

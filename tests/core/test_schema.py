@@ -29,6 +29,7 @@ def test_every_paginated_list_documents_the_404_of_a_page_past_its_last(schema):
     }
     assert "/api/v1/batteries/" in lists
     assert [path for path, operation in lists.items() if "404" not in operation["responses"]] == []
+    assert [path for path, operation in lists.items() if "400" not in operation["responses"]] == []
 
 
 def test_the_qr_endpoint_documents_both_image_types(schema):
